@@ -1,0 +1,5 @@
+"""Allow `python -m zorac_tui`."""
+
+from zorac_tui.cli import main
+
+raise SystemExit(main())
