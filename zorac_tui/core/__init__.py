@@ -1,1 +1,1 @@
-"""core package."""
+"""Pure logic: conversation model, throughput, token budget."""

@@ -1,0 +1,82 @@
+"""Command-line entry point `zorac-tui`: launch the app (optionally against the built-in simulator)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from zorac_tui import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Flags override ZORAC_* environment variables, which override the config file."""
+    parser = argparse.ArgumentParser(
+        prog="zorac-tui",
+        description="Full-screen chat for a local vLLM server with live GPU, throughput and context panes.",
+        epilog="Settings: defaults < config file < ZORAC_* environment < these flags. "
+               "Run `zorac-tui config` to see every setting, its env name and the file location.",
+    )
+    parser.add_argument("--version", action="version", version=f"zorac-tui {__version__}")
+    parser.add_argument("--demo", action="store_true", default=None,
+                        help="use the built-in vLLM simulator and simulated GPU telemetry (no GPU needed)")
+    parser.add_argument("--base-url", help="server API root (default http://localhost:8000/v1)")
+    parser.add_argument("--model", help="model id (auto-detected when the server serves one)")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--max-tokens", type=int, help="maximum tokens per reply")
+    parser.add_argument("--system-prompt")
+    parser.add_argument("--stall-timeout", type=float, help="seconds without tokens before a reply counts as stalled")
+    parser.add_argument("--theme", help="Textual theme name")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("config", help="show every setting, its environment variable and the config file path")
+    return parser
+
+
+def flags_from(args: argparse.Namespace) -> dict:
+    """Settings given on the command line."""
+    keys = ("demo", "base_url", "model", "temperature", "max_tokens", "system_prompt", "stall_timeout", "theme")
+    return {k: getattr(args, k, None) for k in keys}
+
+
+def show_config() -> int:
+    """Print the settings table."""
+    from zorac_tui import config, paths
+
+    print(f"config file: {paths.config_file()}")
+    for name, env, default, doc in config.describe():
+        print(f"  {name:<20} {env:<28} {default:<40.40} {doc}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns an exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "config":
+        return show_config()
+    from zorac_tui import config
+
+    try:
+        settings = config.load(flags_from(args))
+    except config.ConfigError as exc:
+        print(f"zorac-tui: {exc}", file=sys.stderr)
+        return 2
+    return run_app(settings)
+
+
+def run_app(settings) -> int:
+    """Start the simulator if asked, then the app; always stop the simulator."""
+    from dataclasses import replace
+
+    simulator = None
+    if settings.demo:
+        from zorac_tui.demo.simulator import SimulatorThread
+
+        simulator = SimulatorThread()
+        settings = replace(settings, base_url=simulator.start(), api_key=None)
+    try:
+        from zorac_tui.ui.app import ZoracApp
+
+        ZoracApp(settings, demo=settings.demo).run()
+    finally:
+        if simulator is not None:
+            simulator.stop()
+    return 0

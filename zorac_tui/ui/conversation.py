@@ -1,0 +1,93 @@
+"""The conversation pane: finished messages, the live reply and one-line notices, scrolled to the end."""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+from zorac_tui.core.conversation import Conversation, Message
+from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
+
+INITIAL_TAIL = 40  # messages mounted at once when a long conversation opens; older ones on demand
+
+
+class ConversationPane(VerticalScroll):
+    """Shows one Conversation; stays anchored to the bottom unless the user scrolls up."""
+
+    BINDING_GROUP_TITLE = "Conversation"
+
+    def __init__(self, **kwargs) -> None:
+        """An empty pane."""
+        super().__init__(**kwargs)
+        self.conversation = Conversation()
+        self._unmounted_before = 0  # messages[:n] not mounted yet (lazy history)
+
+    def on_mount(self) -> None:
+        """Follow new content."""
+        self.anchor()
+
+    async def show(self, conversation: Conversation) -> None:
+        """Replace the pane's content with `conversation`, mounting its tail first."""
+        self.conversation = conversation
+        await self.remove_children()
+        tail = conversation.messages[-INITIAL_TAIL:]
+        self._unmounted_before = len(conversation.messages) - len(tail)
+        if self._unmounted_before:
+            await self.mount(NoticeView(f"{self._unmounted_before} earlier messages — scroll up to load",
+                                        level="info"))
+        await self.mount_all([MessageView(m) for m in tail])
+        self.anchor()
+
+    async def load_older(self, count: int = INITIAL_TAIL) -> None:
+        """Mount up to `count` older messages above the current ones."""
+        if not self._unmounted_before:
+            return
+        start = max(0, self._unmounted_before - count)
+        batch = self.conversation.messages[start:self._unmounted_before]
+        self._unmounted_before = start
+        first = self.query(MessageView).first()
+        await self.mount_all([MessageView(m) for m in batch], before=first)
+        notice = self.query(NoticeView).first()
+        if start == 0:
+            await notice.remove()
+        else:
+            notice.update(f"{start} earlier messages — scroll up to load")
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        """Load older messages when the user reaches the top."""
+        super().watch_scroll_y(old, new)
+        if new <= 0 and self._unmounted_before:
+            self.run_worker(self.load_older(), group="history", exclusive=True)
+
+    async def add_message(self, message: Message) -> MessageView:
+        """Append a finished message."""
+        view = MessageView(message)
+        await self.mount(view)
+        return view
+
+    async def add_notice(self, text: str, level: str = "info") -> NoticeView:
+        """Append a one-line notice."""
+        view = NoticeView(text, level=level)
+        await self.mount(view)
+        return view
+
+    async def start_reply(self, message: Message) -> StreamingReply:
+        """Append the live reply widget."""
+        view = StreamingReply(message)
+        await self.mount(view)
+        return view
+
+    async def settle_reply(self, live: StreamingReply) -> MessageView:
+        """Replace the live reply with a light finished view."""
+        await live.finish()
+        view = MessageView(live.message)
+        await self.mount(view, after=live)
+        await live.remove()
+        return view
+
+    def view_for(self, message: Message) -> Widget | None:
+        """The widget showing `message`, if mounted."""
+        for view in self.query(MessageView):
+            if view.message is message:
+                return view
+        return None

@@ -1,0 +1,131 @@
+"""Message widgets: a light static view per finished message, a streaming Markdown view for the live reply."""
+
+from __future__ import annotations
+
+import time
+
+from rich.markdown import Markdown as RichMarkdown
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Markdown, Static
+
+from zorac_tui.core.conversation import Message, Status
+
+ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
+FLUSH_INTERVAL = 0.06  # seconds between pushes of buffered text into the Markdown stream
+
+
+def render_markdown(text: str) -> RichMarkdown:
+    """One renderable for a whole finished reply (no Rich markup parsing, code highlighted)."""
+    return RichMarkdown(text, code_theme="monokai", hyperlinks=False)
+
+
+def status_line(message: Message) -> Text:
+    """Footer under a message: stats, cancelled/error state."""
+    parts: list[tuple[str, str]] = []
+    if message.stats is not None:
+        line = message.stats.line()
+        if line:
+            parts.append((line, "dim"))
+    if message.note:
+        parts.append((message.note, "yellow"))
+    if message.status is Status.CANCELLED:
+        parts.append(("cancelled by you — partial reply kept", "bold yellow"))
+    elif message.status is Status.INTERRUPTED:
+        parts.append(("interrupted — the app stopped while this reply streamed", "bold yellow"))
+    elif message.status is Status.ERROR and message.error:
+        parts.append((message.error, "bold red"))
+    text = Text()
+    for i, (chunk, style) in enumerate(parts):
+        if i:
+            text.append(" · ", style="dim")
+        text.append(chunk, style=style)
+    return text
+
+
+class MessageView(Vertical):
+    """A finished message: role label, body as one widget, status footer."""
+
+    can_focus = True
+
+    def __init__(self, message: Message) -> None:
+        """Show `message`; its text is never parsed as Rich markup."""
+        super().__init__(classes=f"message -{message.role}")
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        """Label, body and footer."""
+        yield Static(ROLE_LABEL.get(self.message.role, self.message.role), classes="role", markup=False)
+        yield Static(self._body(), classes="body")
+        yield Static(status_line(self.message), classes="footer")
+
+    def _body(self) -> Text | RichMarkdown:
+        """The body renderable: plain text for the user, Markdown for replies."""
+        if self.message.role == "user":
+            return Text(self.message.content)
+        if not self.message.content:
+            return Text("(no text)", style="dim italic")
+        return render_markdown(self.message.content)
+
+    def refresh_message(self) -> None:
+        """Re-render after the message changed."""
+        self.query_one(".body", Static).update(self._body())
+        self.query_one(".footer", Static).update(status_line(self.message))
+        self.set_class(self.message.status is Status.ERROR, "-error")
+
+
+class NoticeView(Static):
+    """One line from the app (errors, connection state) shown in the conversation."""
+
+    def __init__(self, text: str, *, level: str = "info") -> None:
+        """A notice; `level` is info, warning or error."""
+        super().__init__(Text(text), classes=f"notice -{level}", markup=False)
+
+
+class StreamingReply(Vertical):
+    """The reply being streamed: Markdown fed from a buffer flushed ~16 times a second."""
+
+    def __init__(self, message: Message) -> None:
+        """Stream into `message.content`."""
+        super().__init__(classes="message -assistant -streaming")
+        self.message = message
+        self._pending: list[str] = []
+        self._stream = None
+        self.shown_at: float | None = None  # perf_counter when the last buffered text reached the widget
+
+    def compose(self) -> ComposeResult:
+        """Label, live Markdown and live footer."""
+        yield Static("Assistant", classes="role", markup=False)
+        yield Markdown(classes="body")
+        yield Static(Text("waiting for the first token…", style="dim italic"), classes="footer")
+
+    def on_mount(self) -> None:
+        """Start the Markdown stream and the flush timer."""
+        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._timer = self.set_interval(FLUSH_INTERVAL, self.flush)
+
+    def append(self, text: str) -> None:
+        """Buffer text; it reaches the screen at the next flush."""
+        self.message.content += text
+        self._pending.append(text)
+
+    def set_footer(self, text: Text) -> None:
+        """Update the live stats line."""
+        self.query_one(".footer", Static).update(text)
+
+    async def flush(self) -> None:
+        """Push buffered text into the Markdown stream."""
+        if self._pending and self._stream is not None:
+            chunk = "".join(self._pending)
+            self._pending.clear()
+            await self._stream.write(chunk)
+            self.shown_at = time.perf_counter()
+
+    async def finish(self) -> None:
+        """Stop streaming (the caller replaces this widget with a MessageView)."""
+        self._timer.stop()
+        await self.flush()
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None

@@ -1,0 +1,91 @@
+"""Sidebar panel: live decode tok/s, TTFT of this and the last reply, recent replies, reference figures."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.widgets import Static
+
+from zorac_tui.core.throughput import ThroughputReading
+from zorac_tui.ui.sparkline import sparkline
+
+REFERENCE = "ref 4090 AWQ-Marlin: 60–65 tok/s · TTFT ~0.3 s (need <1 s, >30 tok/s)"
+
+
+def fmt_ms(seconds: float | None) -> str:
+    """Seconds as a short human figure."""
+    if seconds is None:
+        return "—"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_rate(rate: float | None, estimated: bool = False) -> str:
+    """tok/s with an ≈ when estimated."""
+    if rate is None:
+        return "—"
+    return f"{'≈' if estimated else ''}{rate:.1f} tok/s"
+
+
+class ThroughputPanel(Static):
+    """Shows the ThroughputMeter's readings; updated by the app, never polls."""
+
+    def __init__(self, **kwargs) -> None:
+        """Start empty."""
+        super().__init__(**kwargs)
+        self.border_title = "Throughput"
+        self.live: ThroughputReading | None = None
+        self.streaming = False
+        self.last: ThroughputReading | None = None
+        self.history: deque[float] = deque(maxlen=40)
+        self.live_history: deque[float | None] = deque(maxlen=60)
+
+    def on_mount(self) -> None:
+        """Draw the empty state."""
+        self.update(self.render_text())
+
+    def show_live(self, reading: ThroughputReading) -> None:
+        """A reply is streaming: show its live figures."""
+        self.streaming = True
+        self.live = reading
+        self.live_history.append(reading.live_tok_s)
+        self.update(self.render_text())
+
+    def show_finished(self, reading: ThroughputReading) -> None:
+        """A reply ended: it becomes the 'last reply' line."""
+        self.streaming = False
+        self.live = None
+        self.last = reading
+        if reading.average_tok_s is not None:
+            self.history.append(reading.average_tok_s)
+        self.update(self.render_text())
+
+    def render_text(self) -> Text:
+        """The panel body."""
+        text = Text()
+        width = max(10, (self.size.width or 30) - 4)
+        live = self.live
+        if self.streaming and live is not None:
+            text.append("now   ", style="dim")
+            text.append(fmt_rate(live.live_tok_s, live.estimated), style="bold cyan")
+            text.append(f"  {live.tokens:,} tok\n")
+            text.append("TTFT  ", style="dim")
+            text.append(fmt_ms(live.ttft_s) + " (this reply)\n")
+            text.append_text(sparkline(list(self.live_history), width))
+            text.append("\n")
+        else:
+            text.append("now   ", style="dim")
+            text.append("idle\n")
+        last = self.last
+        if last is not None:
+            text.append("last  ", style="dim")
+            text.append(fmt_rate(last.average_tok_s, last.estimated), style="bold")
+            text.append(f" · TTFT {fmt_ms(last.ttft_s)} · {last.tokens:,} tok\n")
+        if self.history:
+            text.append("replies ", style="dim")
+            text.append_text(sparkline(list(self.history), width - 8, style="green"))
+            text.append("\n")
+        if last is not None and last.estimated:
+            text.append("≈ counted per chunk (no server usage)\n", style="yellow")
+        text.append(REFERENCE, style="dim italic")
+        return text
