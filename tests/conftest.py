@@ -1,0 +1,25 @@
+"""Shared fixtures: an isolated home for settings/data, and the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers: replay, fakes
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own config/data/state dirs and no ZORAC_* leaking in from the shell."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ZORAC_") and key != "ZORAC_TEST_BASE_URL":
+            monkeypatch.delenv(key)
+    home = tmp_path / "zorac-home"
+    monkeypatch.setenv("ZORAC_HOME", str(home))
+    return home
