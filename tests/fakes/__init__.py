@@ -1,0 +1,1 @@
+"""Stand-ins for hardware the tests cannot assume (only pynvml)."""

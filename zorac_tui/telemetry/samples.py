@@ -1,0 +1,73 @@
+"""What one look at the GPUs found: per-GPU figures and the snapshot that carries them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TelemetryStatus = Literal[
+    "ok", "no-library", "no-gpu", "driver-mismatch", "permission", "gpu-lost", "remote", "error"
+]
+"""Why a snapshot has (or lacks) GPU data; anything but "ok" comes with a one-line message."""
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    """One GPU at one moment; a field is None when the card or driver cannot report it."""
+
+    index: int
+    name: str
+    uuid: str | None
+    memory_used: int | None
+    """VRAM in use on the whole card, bytes."""
+    memory_total: int | None
+    """VRAM on the card, bytes."""
+    server_process_memory: int | None
+    """VRAM held by the inference server's processes, bytes; None when not known."""
+    processes: tuple[tuple[int, int | None], ...] | None
+    """(pid, VRAM bytes or None) per process on this GPU; None when the list is unavailable."""
+    gpu_util: int | None
+    """Percent of time a kernel was running."""
+    mem_util: int | None
+    """Percent of time the memory controller was busy."""
+    temperature_c: int | None
+    power_w: float | None
+    power_limit_w: float | None
+    sm_clock_mhz: int | None
+    mem_clock_mhz: int | None
+    max_mem_clock_mhz: int | None
+    memory_bus_width_bits: int | None
+    at: float
+    """time.monotonic() when sampled."""
+
+    @property
+    def memory_free(self) -> int | None:
+        """VRAM not in use, bytes (None when either figure is unknown)."""
+        if self.memory_used is None or self.memory_total is None:
+            return None
+        return max(self.memory_total - self.memory_used, 0)
+
+    @property
+    def memory_fraction(self) -> float | None:
+        """Share of VRAM in use, 0..1 (None when unknown)."""
+        if self.memory_used is None or not self.memory_total:
+            return None
+        return self.memory_used / self.memory_total
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySnapshot:
+    """Everything one sampling pass produced, or one line saying why it produced nothing."""
+
+    gpus: tuple[GpuSample, ...]
+    status: TelemetryStatus
+    message: str | None
+    """One line for the user saying why data is missing (None when status is "ok")."""
+    simulated: bool
+    at: float
+    """time.monotonic() when taken."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the snapshot carries live figures."""
+        return self.status == "ok"
