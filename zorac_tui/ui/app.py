@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from zorac_tui.config import Settings
@@ -24,6 +24,8 @@ from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
 from zorac_tui.ui.messages import MessageView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
+from zorac_tui.ui.server_panel import ServerPanel
+from zorac_tui.ui.sidebar import Sidebar
 from zorac_tui.ui.throughput_panel import ThroughputPanel, fmt_ms, fmt_rate
 
 if TYPE_CHECKING:
@@ -74,8 +76,7 @@ class ZoracApp(App):
                 yield ConversationPane(id="conversation")
                 yield ContextGauge(id="gauge")
                 yield PromptInput(id="prompt", placeholder="Ask anything — Enter sends, Shift+Enter or Ctrl+J for a new line")
-            with VerticalScroll(id="sidebar"):
-                yield ThroughputPanel(id="throughput", classes="panel")
+            yield Sidebar(id="sidebar")
         yield Footer()
 
     @property
@@ -96,7 +97,14 @@ class ZoracApp(App):
         self.conversations.append(self.pane.conversation)
         self.query_one(PromptInput).focus()
         self.refresh_gauge()
+        self.query_one(Sidebar).start_telemetry(self.settings.base_url, self.demo, self.settings.telemetry_interval)
         self.connect()
+
+    def on_resize(self, event) -> None:
+        """Narrow the sidebar below 100 columns; hide it below 70 (Ctrl+B brings it back)."""
+        width = event.size.width
+        self.screen.set_class(width < 100, "-narrow")
+        self.screen.set_class(width < 70, "-tiny")
 
     # ------------------------------------------------------------- connecting
     @work(exclusive=True, group="connect")
@@ -139,6 +147,10 @@ class ZoracApp(App):
             f"unknown (server does not say; assuming {self.settings.context_window:,})")
         await self.pane.add_notice(f"Connected to {version} · model {self.model} ({self.model_note}) · "
                                    f"context {window}")
+        sidebar = self.query_one(Sidebar)
+        sidebar.query_one(ServerPanel).set_identity(f"{version}\ncontext {window}")
+        sidebar.poll_metrics(self.settings.base_url, self.settings.api_key, self.settings.metrics_interval,
+                             self.model, info.has_metrics, info.flavor)
         self.refresh_gauge()
 
     # ---------------------------------------------------------------- sending
@@ -178,6 +190,7 @@ class ZoracApp(App):
         self.meter = meter = ThroughputMeter(time.perf_counter())
         ticker = self.set_interval(SIDEBAR_REFRESH, lambda: self.tick_live(live))
         self.header.server_state = "streaming"
+        self.query_one(Sidebar).note_streaming(True)
         status, error, note = Status.ERROR, "The stream ended without a result.", None
         try:
             async for event in self.client.stream(payload, model=self.model,
@@ -205,6 +218,7 @@ class ZoracApp(App):
             status, error = Status.CANCELLED, None
         finally:
             ticker.stop()
+            self.query_one(Sidebar).note_streaming(False)
         if status is Status.ERROR and error:
             error += " · Ctrl+R retries"
         await self.finish_reply(live, status, error, note)

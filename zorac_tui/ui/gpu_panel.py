@@ -1,0 +1,102 @@
+"""Sidebar panel: per-GPU VRAM bar, utilization, temperature, power, clocks and one-minute sparklines."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.widgets import Static
+
+from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+from zorac_tui.ui.sparkline import bar, sparkline
+
+GB = 1e9
+
+
+def fmt_gb(value: int | None) -> str:
+    """Bytes as GB with one decimal, or a dash."""
+    return "—" * 1 if value is None else f"{value / GB:.1f}"
+
+
+def fmt_opt(value: float | int | None, unit: str, fmt: str = "{:.0f}") -> str:
+    """A figure with its unit, or 'n/a' when the card does not report it."""
+    return "n/a" if value is None else fmt.format(value) + unit
+
+
+class GpuPanel(Static):
+    """Shows the latest TelemetrySnapshot; keeps a minute of history per GPU."""
+
+    def __init__(self, history_len: int = 60, **kwargs) -> None:
+        """`history_len` samples make one minute at the sampling interval."""
+        super().__init__(**kwargs)
+        self.border_title = "GPU"
+        self.snapshot: TelemetrySnapshot | None = None
+        self.history_len = history_len
+        self.vram_history: dict[int, deque[float | None]] = {}
+        self.util_history: dict[int, deque[float | None]] = {}
+
+    def on_mount(self) -> None:
+        """Empty state until the first sample."""
+        self.update(Text("sampling…", style="dim"))
+
+    def show(self, snapshot: TelemetrySnapshot) -> None:
+        """Render a new snapshot and extend the sparklines."""
+        self.snapshot = snapshot
+        for gpu in snapshot.gpus:
+            self.vram_history.setdefault(gpu.index, deque(maxlen=self.history_len)).append(gpu.memory_fraction)
+            util = None if gpu.gpu_util is None else float(gpu.gpu_util)
+            self.util_history.setdefault(gpu.index, deque(maxlen=self.history_len)).append(util)
+        self.border_title = "GPU · SIMULATED" if snapshot.simulated else "GPU"
+        self.set_class(snapshot.simulated, "-simulated")
+        self.update(self.render_text())
+
+    def render_text(self) -> Text:
+        """All GPUs, or the one line that says why there are none."""
+        snap = self.snapshot
+        text = Text()
+        if snap is None:
+            return Text("sampling…", style="dim")
+        if not snap.ok:
+            text.append(snap.message or snap.status, style="yellow")
+            if snap.gpus:
+                text.append("\n(last known figures below)\n", style="dim")
+        width = max(10, (self.size.width or 34) - 4)
+        for i, gpu in enumerate(snap.gpus):
+            if i:
+                text.append("\n")
+            text.append_text(self.render_gpu(gpu, width, compact=len(snap.gpus) > 1))
+        return text
+
+    def render_gpu(self, gpu: GpuSample, width: int, compact: bool) -> Text:
+        """One GPU block."""
+        text = Text()
+        text.append(f"{gpu.index} ", style="bold")
+        text.append(gpu.name[: width - 2] + "\n", style="bold")
+        frac = gpu.memory_fraction
+        style = "red" if frac and frac > 0.95 else "green"
+        text.append("VRAM ", style="dim")
+        text.append_text(bar(frac, max(6, width - 5), style=style))
+        text.append(f"\n     {fmt_gb(gpu.memory_used)} / {fmt_gb(gpu.memory_total)} GB")
+        if frac is not None:
+            text.append(f" ({frac:.0%})")
+        text.append("\n")
+        if gpu.server_process_memory is not None:
+            text.append("     server process ", style="dim")
+            text.append(f"{fmt_gb(gpu.server_process_memory)} GB\n")
+        text.append("util ", style="dim")
+        text.append(fmt_opt(gpu.gpu_util, "%"), style="bold cyan")
+        text.append("  mem ", style="dim")
+        text.append(fmt_opt(gpu.mem_util, "%"))
+        text.append("  ")
+        text.append(fmt_opt(gpu.temperature_c, "°C"))
+        text.append("\npower ", style="dim")
+        text.append(f"{fmt_opt(gpu.power_w, '')}/{fmt_opt(gpu.power_limit_w, ' W')}")
+        if not compact:
+            text.append("\nclock ", style="dim")
+            text.append(f"SM {fmt_opt(gpu.sm_clock_mhz, ' MHz')} · mem {fmt_opt(gpu.mem_clock_mhz, ' MHz')}")
+        spark_w = max(6, width - 6)
+        text.append("\nVRAM ", style="dim")
+        text.append_text(sparkline(list(self.vram_history.get(gpu.index, [])), spark_w, top=1.0, style="green"))
+        text.append("\nutil ", style="dim")
+        text.append_text(sparkline(list(self.util_history.get(gpu.index, [])), spark_w, top=100.0))
+        return text

@@ -1,0 +1,77 @@
+"""Sidebar panel: what the server itself reports on /metrics (KV cache, queue, server-side latencies)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from zorac_tui.server.metrics import ServerStats
+from zorac_tui.ui.sparkline import bar
+from zorac_tui.ui.throughput_panel import fmt_ms
+
+
+class ServerPanel(Static):
+    """Shows ServerStats, or one line saying why there are none."""
+
+    def __init__(self, **kwargs) -> None:
+        """Start empty."""
+        super().__init__(**kwargs)
+        self.border_title = "Server"
+        self.stats: ServerStats | None = None
+        self.gen_rate: float | None = None
+        self.reason: str | None = "connecting…"
+        self.model_line = ""
+
+    def on_mount(self) -> None:
+        """Draw the waiting state."""
+        self.update(self.render_text())
+
+    def set_identity(self, line: str) -> None:
+        """Model, context length, server kind."""
+        self.model_line = line
+        self.update(self.render_text())
+
+    def show(self, stats: ServerStats | None, gen_rate: float | None = None, reason: str | None = None) -> None:
+        """New stats, or the reason there are none."""
+        self.stats = stats
+        self.gen_rate = gen_rate
+        self.reason = reason
+        self.update(self.render_text())
+
+    def render_text(self) -> Text:
+        """Panel body."""
+        text = Text()
+        if self.model_line:
+            text.append(self.model_line + "\n")
+        stats = self.stats
+        if stats is None:
+            text.append(self.reason or "no data", style="yellow" if self.reason else "dim")
+            return text
+        width = max(10, (self.size.width or 34) - 4)
+        usage = stats.kv_cache_usage
+        text.append("KV cache ", style="dim")
+        text.append(f"{usage:.1%}" if usage is not None else "n/a", style="bold")
+        if stats.kv_capacity_tokens:
+            text.append(f" of {stats.kv_capacity_tokens:,} tok")
+        text.append("\n")
+        text.append_text(bar(usage, width, style="magenta"))
+        text.append("\nrequests ", style="dim")
+        text.append(f"{_n(stats.requests_running)} running · {_n(stats.requests_waiting)} waiting\n")
+        text.append("preempted ", style="dim")
+        text.append(f"{_n(stats.preemptions_total)}")
+        text.append("  prefix hit ", style="dim")
+        rate = stats.prefix_cache_hit_rate
+        text.append("—" if rate is None else f"{rate:.0%}")
+        text.append("\nserver TTFT ", style="dim")
+        text.append(fmt_ms(stats.ttft_mean_s) + " avg")
+        text.append("\nper token ", style="dim")
+        text.append(fmt_ms(stats.inter_token_latency_mean_s) + " avg")
+        if self.gen_rate is not None:
+            text.append("\ngenerating ", style="dim")
+            text.append(f"{self.gen_rate:.1f} tok/s (all requests)")
+        return text
+
+
+def _n(value: float | int | None) -> str:
+    """An integer count or a dash."""
+    return "—" if value is None else f"{int(value):,}"
