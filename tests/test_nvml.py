@@ -252,6 +252,17 @@ def test_permission_denied_while_sampling():
     assert (snap.status, snap.message) == ("permission", MSG_PERMISSION)
 
 
+def test_process_list_denied_is_not_a_failure():
+    denied = fake_pynvml.NVMLError_NoPermission
+    sampler, _ = sampler_for(FakeGpu(fail={"nvmlDeviceGetComputeRunningProcesses": denied,
+                                           "nvmlDeviceGetGraphicsRunningProcesses": denied}),
+                             server_pid=4242)
+    snap = sampler.sample()
+    assert snap.ok
+    assert snap.gpus[0].processes is None and snap.gpus[0].server_process_memory is None
+    assert snap.gpus[0].memory_used == 24 * GB
+
+
 def test_other_nvml_error_is_one_line():
     class Weird(fake_pynvml.NVMLError):
         def __str__(self) -> str:
@@ -374,3 +385,10 @@ def test_find_server_pid_connected_not_listening_is_ignored():
         server.bind(("127.0.0.1", 0))
         port = server.getsockname()[1]  # bound but not listening
         assert find_server_pid(f"http://127.0.0.1:{port}") is None
+
+
+def test_telemetry_imports_neither_textual_nor_pynvml():
+    code = ("import sys, zorac_tui.telemetry, zorac_tui.telemetry.memory; "
+            "print('textual' in sys.modules, 'pynvml' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

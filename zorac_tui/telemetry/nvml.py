@@ -191,13 +191,13 @@ class NvmlSampler:
         """Read one GPU; fields the card cannot report become None."""
         unsupported = _errors(nvml, _UNSUPPORTED_ERRORS)
 
-        def get(fn_name: str, *args: Any) -> Any:
+        def get(fn_name: str, *args: Any, tolerate: tuple[type[BaseException], ...] = ()) -> Any:
             fn = getattr(nvml, fn_name, None)
             if fn is None:
                 return None
             try:
                 return fn(*args)
-            except unsupported:
+            except unsupported + tolerate:
                 return None
 
         h = nvml.nvmlDeviceGetHandleByIndex(index)
@@ -229,8 +229,11 @@ class NvmlSampler:
     def _processes(self, nvml: ModuleType, handle: Any,
                    get: Callable[..., Any]) -> tuple[tuple[int, int | None], ...] | None:
         """Compute and graphics processes on one GPU, one entry per pid."""
-        lists = [get(name, handle) for name in ("nvmlDeviceGetComputeRunningProcesses",
-                                                "nvmlDeviceGetGraphicsRunningProcesses")]
+        # Containers often may read the card but not its process list: that is no failure.
+        denied = _errors(nvml, ("NVMLError_NoPermission",))
+        lists = [get(name, handle, tolerate=denied)
+                 for name in ("nvmlDeviceGetComputeRunningProcesses",
+                              "nvmlDeviceGetGraphicsRunningProcesses")]
         if all(found is None for found in lists):
             return None
         by_pid: dict[int, int | None] = {}

@@ -1,0 +1,133 @@
+"""Memory-budget arithmetic, checked against hand-computed figures and a real vLLM capture."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from zorac_tui.telemetry.memory import (
+    MemorySegment,
+    conversations_that_fit,
+    decode_efficiency,
+    ideal_decode_tok_s,
+    kv_bytes_from_blocks,
+    kv_bytes_per_token,
+    kv_tokens_from_blocks,
+    memory_budget,
+    peak_bandwidth_bytes_per_s,
+)
+
+GB = 1_000_000_000
+GIB = 1024**3
+METRICS = Path(__file__).parent / "fixtures" / "vllm" / "metrics_after.txt"
+
+
+@pytest.fixture(scope="module")
+def cache_config() -> dict[str, str]:
+    """Labels of vllm:cache_config_info in the real capture."""
+    line = next(line for line in METRICS.read_text().splitlines()
+                if line.startswith("vllm:cache_config_info{"))
+    return dict(re.findall(r'(\w+)="([^"]*)"', line))
+
+
+def test_budget_of_the_reference_4090():
+    # 24 GiB card; server holds 14 GB weights + 8 GB KV + 2 GB overhead; a desktop holds 0.25 GB.
+    total, server, desktop = 24 * GIB, 24 * GB, 250_000_000
+    b = memory_budget(total, server + desktop, server, 8 * GB, 14 * GB)
+    assert b.total == 25_769_803_776
+    assert b.weights == MemorySegment(14 * GB, "measured")
+    assert b.kv_cache == MemorySegment(8 * GB, "measured")
+    assert b.other == MemorySegment(2 * GB, "derived")
+    assert b.other_processes == MemorySegment(250_000_000, "derived")
+    assert b.free == MemorySegment(25_769_803_776 - 24_250_000_000, "derived")
+    assert b.free.bytes == 1_519_803_776
+    parts = sum(seg.bytes for _name, seg in b.segments())
+    assert parts == total
+    assert [name for name, _ in b.segments()] == [
+        "weights", "kv_cache", "other", "other_processes", "free"]
+
+
+def test_budget_never_guesses_what_is_unknown():
+    b = memory_budget(24 * GIB, 22 * GB, None, 8 * GB, None)
+    assert b.weights == MemorySegment(None, "unknown") and not b.weights.known
+    assert b.kv_cache.bytes == 8 * GB
+    assert b.other.bytes is None and b.other.source == "unknown"
+    assert b.other_processes.bytes is None
+    assert b.free == MemorySegment(24 * GIB - 22 * GB, "derived")
+
+    nothing = memory_budget(None, None, None, None, None)
+    assert all(seg == MemorySegment(None, "unknown") for _n, seg in nothing.segments())
+    assert nothing.total is None
+
+
+def test_budget_inputs_that_disagree_stay_unknown():
+    # Weights + KV larger than the whole server process: the figures cannot all be right.
+    b = memory_budget(24 * GIB, 20 * GB, 20 * GB, 8 * GB, 14 * GB)
+    assert b.other == MemorySegment(None, "unknown")
+    assert b.other_processes == MemorySegment(0, "derived")
+
+
+def test_budget_source_labels_can_say_derived():
+    b = memory_budget(24 * GIB, 22 * GB, 22 * GB, 8 * GB, 14 * GB, kv_cache_source="derived")
+    assert b.kv_cache.source == "derived" and b.weights.source == "measured"
+
+
+def test_real_fixture_cache_config(cache_config):
+    blocks, block_size = int(cache_config["num_gpu_blocks"]), int(cache_config["block_size"])
+    assert (blocks, block_size) == (728, 128)
+    tokens = kv_tokens_from_blocks(blocks, block_size)
+    assert tokens == 93_184 == int(cache_config["kv_cache_size_tokens"])
+    # SmolLM2-135M: 30 layers, 3 KV heads × 64 dims, bf16 → 2 × 30 × 3 × 64 × 2 = 23,040 B/token.
+    per_token = kv_bytes_per_token(30, 3, 64, 2)
+    assert per_token == 23_040
+    kv = kv_bytes_from_blocks(blocks, block_size, per_token)
+    assert kv == 728 * 128 * 23_040 == 2_146_959_360
+    # vLLM sized the cache from a 2 GiB budget and rounded down to whole blocks.
+    budget = int(cache_config["kv_cache_memory_bytes"])
+    assert budget == 2_147_483_648
+    assert budget - 128 * per_token < kv <= budget
+    # kv_cache_max_concurrency 22.75 = 93,184 / 4,096: 22 full-length conversations fit.
+    assert float(cache_config["kv_cache_max_concurrency"]) == 93_184 / 4_096
+    assert conversations_that_fit(tokens, 4_096) == 22
+
+
+def test_kv_helpers_with_unknowns():
+    assert kv_tokens_from_blocks(None, 128) is None
+    assert kv_bytes_from_blocks(728, None, 23_040) is None
+    assert kv_bytes_from_blocks(728, 128, None) is None
+    # Mistral-Small-24B: 40 layers, 8 KV heads × 128 dims, fp16 → 163,840 B/token.
+    assert kv_bytes_per_token(40, 8, 128, 2) == 163_840
+    assert 8 * GB // 163_840 == 48_828  # tokens an 8 GB cache holds
+
+
+def test_peak_bandwidth_of_a_4090():
+    bw = peak_bandwidth_bytes_per_s(384, 10_501)
+    assert bw == 48 * 10_501e6 * 2 == 1_008_096_000_000
+    assert peak_bandwidth_bytes_per_s(None, 10_501) is None
+    assert peak_bandwidth_bytes_per_s(384, None) is None
+    assert peak_bandwidth_bytes_per_s(0, 10_501) is None
+
+
+def test_ideal_decode_and_efficiency():
+    ideal = ideal_decode_tok_s(1_008_096_000_000, 14 * GB)
+    assert ideal == pytest.approx(72.0069, abs=1e-3)
+    # The reference setup decodes at 60–65 tok/s: 83–90 % of the bandwidth bound.
+    assert decode_efficiency(60, ideal) == pytest.approx(0.8333, abs=1e-3)
+    assert decode_efficiency(65, ideal) == pytest.approx(0.9027, abs=1e-3)
+    assert ideal_decode_tok_s(None, 14 * GB) is None
+    assert ideal_decode_tok_s(1e12, None) is None
+    assert ideal_decode_tok_s(1e12, 0) is None
+    assert decode_efficiency(None, 72.0) is None
+    assert decode_efficiency(60, None) is None
+    assert decode_efficiency(60, 0) is None
+
+
+def test_conversations_that_fit():
+    assert conversations_that_fit(48_828, 16_384) == 2  # 8 GB of Mistral KV, full context
+    assert conversations_that_fit(93_184, 93_184) == 1
+    assert conversations_that_fit(93_183, 93_184) == 0
+    assert conversations_that_fit(None, 4_096) is None
+    assert conversations_that_fit(93_184, 0) is None
+    assert conversations_that_fit(93_184, None) is None
