@@ -36,8 +36,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
 import openai
+
+try:  # openai >= 3 runs on httpx2; older releases on httpx (same class names)
+    import httpx2
+except ImportError:  # pragma: no cover - depends on the installed openai
+    import httpx as httpx2  # type: ignore[no-redef]
 from openai.types.chat import ChatCompletionChunk
 
 from zorac_tui.server import errors as E
@@ -126,7 +130,8 @@ class ChatClient:
                 write=max(self.stall_timeout, 10.0),
                 pool=self.connect_timeout,
             )
-            http = openai.DefaultAsyncHttpx2Client(timeout=timeout, trust_env=not E.is_loopback(self.base_url))
+            factory = getattr(openai, "DefaultAsyncHttpx2Client", None) or openai.DefaultAsyncHttpxClient
+            http = factory(timeout=timeout, trust_env=not E.is_loopback(self.base_url))
             self._sdk = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self._api_key or _NO_KEY,
