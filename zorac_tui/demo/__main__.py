@@ -1,0 +1,50 @@
+"""Run the simulator standalone in the foreground: `python -m zorac_tui.demo --port 8000`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from .simulator import SimConfig, Simulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="python -m zorac_tui.demo",
+                                description="Simulated vLLM (or llama-cpp-python) chat server on 127.0.0.1.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p.add_argument("--profile", choices=("vllm", "llamacpp"), default="vllm")
+    p.add_argument("--model", default=SimConfig.model)
+    p.add_argument("--rate", type=float, default=62.0, help="decode tokens per second")
+    p.add_argument("--ttft", type=float, default=0.3, help="seconds to the first token")
+    p.add_argument("--answer-tokens", type=int, default=None, help="exact completion tokens per reply")
+    p.add_argument("--max-model-len", type=int, default=16384)
+    p.add_argument("--api-key", default=None, help="require Authorization: Bearer <key>")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Start the server, print its URL and run until interrupted."""
+    config = SimConfig(profile=args.profile, model=args.model, rate=args.rate, ttft=args.ttft,
+                       answer_tokens=args.answer_tokens, max_model_len=args.max_model_len,
+                       api_key=args.api_key)
+    sim = Simulator(config)
+    url = await sim.start(args.host, args.port)
+    print(f"Simulated {args.profile} server (model {args.model}) at {url} — Ctrl+C to stop", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
