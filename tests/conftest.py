@@ -20,6 +20,7 @@ def isolated_home(tmp_path, monkeypatch):
     for key in list(os.environ):
         if key.startswith("ZORAC_") and key != "ZORAC_TEST_BASE_URL":
             monkeypatch.delenv(key)
+    monkeypatch.setenv("ZORAC_OFFLINE", "1")  # tests never reach beyond 127.0.0.1 (no tiktoken download)
     home = tmp_path / "zorac-home"
     monkeypatch.setenv("ZORAC_HOME", str(home))
     return home

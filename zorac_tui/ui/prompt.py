@@ -70,7 +70,7 @@ class PromptInput(TextArea):
     def __init__(self, **kwargs) -> None:
         """A soft-wrapping text area without line numbers."""
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
-        self.history = PromptHistory()
+        self.prompt_history = PromptHistory()
 
     async def _on_key(self, event: events.Key) -> None:
         """Enter sends; newline keys insert; Up/Down at the edges recall history."""
@@ -80,7 +80,7 @@ class PromptInput(TextArea):
             event.prevent_default()
             text = self.text
             if text.strip():
-                self.history.push(text)
+                self.prompt_history.push(text)
                 self.post_message(self.Submitted(self, text))
             return
         if key in ("shift+enter", "ctrl+j", "alt+enter"):
@@ -89,14 +89,14 @@ class PromptInput(TextArea):
             self.insert("\n")
             return
         if key == "up" and self.cursor_location[0] == 0:
-            recalled = self.history.older(self.text)
+            recalled = self.prompt_history.older(self.text)
             if recalled is not None:
                 event.stop()
                 event.prevent_default()
                 self._replace_all(recalled)
             return
         if key == "down" and self.cursor_location[0] >= self.document.line_count - 1:
-            recalled = self.history.newer()
+            recalled = self.prompt_history.newer()
             if recalled is not None:
                 event.stop()
                 event.prevent_default()
