@@ -553,3 +553,17 @@ def test_tokenizer_roundtrip_and_template():
     assert tokens.count("Hello world") == 2
     assert tokens.count_messages(MESSAGES) == len(tokens.split_template(tokens.render_template(MESSAGES)))
     assert tokens.take(["a", "b"], 5) == ["a", "b", "\n\n", "a", "b"]
+
+
+async def test_simulator_process(http):
+    from zorac_tui.demo import SimulatorProcess
+
+    proc = SimulatorProcess(SimConfig(rate=20000, ttft=0.0, answer_tokens=20, faults=Faults(no_usage=True)))
+    url = proc.start()
+    try:
+        status, _, text = await post(http, url + "/chat/completions", {"model": MODEL, "messages": MESSAGES})
+        reply = json.loads(text)
+        assert status == 200 and reply["usage"] is None
+        assert tokens.count(reply["choices"][0]["message"]["content"]) == 19  # + EOS = 20 completion tokens
+    finally:
+        proc.stop()

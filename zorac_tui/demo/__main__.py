@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 
-from .simulator import SimConfig, Simulator
+from .simulator import Faults, SimConfig, Simulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,17 +22,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--answer-tokens", type=int, default=None, help="exact completion tokens per reply")
     p.add_argument("--max-model-len", type=int, default=16384)
     p.add_argument("--api-key", default=None, help="require Authorization: Bearer <key>")
+    p.add_argument("--config-json", default=None, help=argparse.SUPPRESS)  # a whole SimConfig (SimulatorProcess)
     return p.parse_args(argv)
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    """The SimConfig the options describe."""
+    if args.config_json:
+        data = json.loads(args.config_json)
+        data["faults"] = Faults(**data.get("faults", {}))
+        return SimConfig(**data)
+    return SimConfig(profile=args.profile, model=args.model, rate=args.rate, ttft=args.ttft,
+                     answer_tokens=args.answer_tokens, max_model_len=args.max_model_len, api_key=args.api_key)
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Start the server, print its URL and run until interrupted."""
-    config = SimConfig(profile=args.profile, model=args.model, rate=args.rate, ttft=args.ttft,
-                       answer_tokens=args.answer_tokens, max_model_len=args.max_model_len,
-                       api_key=args.api_key)
+    config = config_from(args)
     sim = Simulator(config)
     url = await sim.start(args.host, args.port)
-    print(f"Simulated {args.profile} server (model {args.model}) at {url} — Ctrl+C to stop", flush=True)
+    print(f"Simulated {config.profile} server (model {config.model}) at {url} — Ctrl+C to stop", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import answers, formats, tokens
-from .simulator import Faults, SimConfig, json_response
+from .simulator import MAX_RECORDED, Faults, SimConfig, json_response
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -171,6 +171,8 @@ async def handle_chat(sim: Simulator, request: web.Request) -> web.StreamRespons
             {"error": getattr(exc, "msg", str(exc))}))
     if isinstance(body, dict):
         sim.requests.append(body)
+        if len(sim.requests) > MAX_RECORDED:
+            del sim.requests[: len(sim.requests) - MAX_RECORDED]
     if faults.http_status is not None:
         return json_response(faults.http_body or formats.default_fault_body(faults.http_status),
                              faults.http_status)
@@ -206,7 +208,7 @@ class Reply:
                                                plan.include_usage, plan.continuous)
         else:
             self.fmt = formats.LlamaCppStream(rid, self.created, plan.model)
-        self.tracked = sim.metrics.admit(plan.prompt_tokens, plan.max_tokens) if self.vllm else None
+        self.tracked = sim.metrics.admit(plan.prompt_tokens, plan.max_tokens, t0) if self.vllm else None
         self.completion = 0
 
     async def run(self) -> web.StreamResponse:
@@ -274,13 +276,15 @@ class Reply:
         if remaining > 0:
             time.sleep(remaining)  # sub-millisecond precision; releases the GIL
 
-    async def _faults_at(self) -> None:
-        """Apply the faults due after `sent` content tokens."""
+    async def _faults_at(self, final: bool = False) -> None:
+        """Apply the faults due after `sent` content tokens (final: no token slot follows)."""
         f, n = self.faults, self.sent
         if f.malformed_at_token == n and self.plan.stream:
             await self._write(MALFORMED)
         if f.stall_at_token == n and f.stall_seconds > 0:
             self.shift += f.stall_seconds
+            if final:
+                await asyncio.sleep(f.stall_seconds)
         if f.drop_at_token == n:
             raise self._drop()
 
@@ -313,7 +317,7 @@ class Reply:
                 await self._write(fmt.stop(self.completion), flush=True)
             self._account(i, _perf())
         if not eos_slot:
-            await self._faults_at()
+            await self._faults_at(final=True)
 
     def _account(self, i: int, now: float) -> None:
         """Engine metrics for the token in slot i."""

@@ -242,9 +242,11 @@ class EngineMetrics:
 
     # -- request lifecycle -------------------------------------------------------------
 
-    def admit(self, prompt_tokens: int, max_tokens: int) -> Tracked:
-        """A request enters the running batch."""
+    def admit(self, prompt_tokens: int, max_tokens: int, arrived: float | None = None) -> Tracked:
+        """A request enters the running batch (arrived: its perf_counter arrival time)."""
         req = Tracked(prompt_tokens, max_tokens)
+        if arrived is not None:
+            req.arrived = arrived
         self.running.append(req)
         return req
 

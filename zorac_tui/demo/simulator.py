@@ -69,6 +69,9 @@ def json_response(obj: object, status: int = 200, compact: bool = True,
 NOT_FOUND = {"detail": "Not Found"}
 
 
+MAX_RECORDED = 1000
+
+
 class Simulator:
     """The simulated server: endpoints, engine metrics and the record of chat requests."""
 
