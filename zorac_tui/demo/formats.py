@@ -1,4 +1,4 @@
-"""Wire formats of the simulated servers: SSE chunks, replies and errors, as vLLM 0.32 and llama-cpp-python send them."""
+"""Wire formats of the simulated servers: SSE chunks, replies and errors as vLLM 0.32 and llama-cpp-python send them."""
 
 from __future__ import annotations
 
