@@ -6,7 +6,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 from zorac_tui.core.conversation import Conversation, Message
-from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
+from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply, view_for
 
 INITIAL_TAIL = 40  # messages mounted at once when a long conversation opens; older ones on demand
 
@@ -35,7 +35,7 @@ class ConversationPane(VerticalScroll):
         if self._unmounted_before:
             await self.mount(NoticeView(f"{self._unmounted_before} earlier messages — scroll up to load",
                                         level="info"))
-        await self.mount_all([MessageView(m) for m in tail])
+        await self.mount_all([view_for(m) for m in tail])
         self.anchor()
 
     async def load_older(self, count: int = INITIAL_TAIL) -> None:
@@ -45,8 +45,8 @@ class ConversationPane(VerticalScroll):
         start = max(0, self._unmounted_before - count)
         batch = self.conversation.messages[start:self._unmounted_before]
         self._unmounted_before = start
-        first = self.query(MessageView).first()
-        await self.mount_all([MessageView(m) for m in batch], before=first)
+        first = self.query_children(".message").first()
+        await self.mount_all([view_for(m) for m in batch], before=first)
         notice = self.query(NoticeView).first()
         if start == 0:
             await notice.remove()
@@ -71,9 +71,9 @@ class ConversationPane(VerticalScroll):
         await self.mount(view)
         return view
 
-    async def start_reply(self, message: Message) -> StreamingReply:
+    async def start_reply(self, message: Message, label: str | None = None) -> StreamingReply:
         """Append the live reply widget."""
-        view = StreamingReply(message)
+        view = StreamingReply(message, label)
         await self.mount(view)
         return view
 
@@ -87,7 +87,7 @@ class ConversationPane(VerticalScroll):
 
     def view_for(self, message: Message) -> Widget | None:
         """The widget showing `message`, if mounted."""
-        for view in self.query(MessageView):
-            if view.message is message:
+        for view in self.query_children(".message"):
+            if getattr(view, "message", None) is message:
                 return view
         return None

@@ -1,69 +1,79 @@
-"""The context-budget strip under the conversation."""
+"""The context-budget strip under the conversation: a segmented bar, the figures and their sources."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
-from zorac_tui.ui.sparkline import segmented_bar
+from zorac_tui.core.budget import ContextBudget
 
 SEGMENT_STYLE = {
     "system": "magenta",
     "summary": "blue",
     "history": "cyan",
     "draft": "bright_white",
-    "reserve": "grey50",
 }
+LEVEL_STYLE = {"ok": "green", "warning": "yellow", "over": "bold red"}
+
+
+def budget_bar(budget: ContextBudget, width: int) -> Text:
+    """Segments in their colours, then the reply reserve as shaded cells, then free space."""
+    text = Text()
+    used_cells = 0
+    for name, tokens in budget.segments():
+        if name == "reserve" or not tokens:
+            continue
+        cells = max(1, round(tokens / budget.window * width))
+        cells = min(cells, width - used_cells)
+        text.append("█" * cells, style=SEGMENT_STYLE[name])
+        used_cells += cells
+    reserve_cells = min(width - used_cells, round(budget.reserve / budget.window * width))
+    over = budget.used + budget.reserve > budget.window
+    text.append("▒" * reserve_cells, style="red" if over else "grey50")
+    text.append("░" * (width - used_cells - reserve_cells), style="grey30")
+    return text
 
 
 class ContextGauge(Static):
-    """Renders a budget breakdown: segments, used/total, percent and where counts came from."""
+    """Two lines: bar with `used / window · %`, then segment sizes and where each number came from."""
 
     def __init__(self, **kwargs) -> None:
-        """Start with an unknown budget."""
+        """Unknown until the server answers."""
         super().__init__(**kwargs)
-        self.segments: list[tuple[str, int]] = []
-        self.window: int | None = None
-        self.window_source = ""
-        self.count_source = ""
-        self.estimated = True
+        self.budget: ContextBudget | None = None
         self.note = ""
 
-    def set_budget(self, segments: list[tuple[str, int]], window: int, *, window_source: str,
-                   count_source: str, estimated: bool, note: str = "") -> None:
-        """Show a new breakdown."""
-        self.segments = segments
-        self.window = window
-        self.window_source = window_source
-        self.count_source = count_source
-        self.estimated = estimated
-        self.note = note
+    def on_mount(self) -> None:
+        """Waiting state."""
         self.update(self.render_text())
 
-    def used(self) -> int:
-        """Tokens in all segments except the reply reserve."""
-        return sum(n for name, n in self.segments if name != "reserve")
+    def show_budget(self, budget: ContextBudget, note: str = "") -> None:
+        """Show a new measurement."""
+        self.budget = budget
+        self.note = note
+        self.set_class(budget.level() == "warning", "-warning")
+        self.set_class(budget.level() == "over", "-over")
+        self.update(self.render_text())
 
     def render_text(self) -> Text:
-        """Bar plus figures."""
+        """The two lines."""
+        budget = self.budget
+        if budget is None:
+            return Text("context: counting starts once the server answers…", style="dim")
+        width = max(8, min(40, (self.size.width or 80) - 52))
         text = Text()
-        if not self.window:
-            text.append("context: waiting for the server…", style="dim")
-            return text
-        used = self.used()
-        reserve = sum(n for name, n in self.segments if name == "reserve")
-        pct = used / self.window
-        level = "red" if used + reserve > self.window else "yellow" if pct >= 0.7 else "green"
-        width = max(10, min(40, (self.size.width or 80) - 60))
-        bar = segmented_bar([(n / self.window, SEGMENT_STYLE.get(name, "white")) for name, n in self.segments], width)
         text.append("context ", style="bold")
-        text.append_text(bar)
-        approx = "≈" if self.estimated else ""
-        text.append(f" {approx}{used:,} / {self.window:,} tokens · {pct:.0%}", style=f"bold {level}")
-        text.append(f"  +{reserve:,} reply reserve", style="dim")
-        text.append(f"  ({self.count_source}; window {self.window_source})", style="dim")
+        text.append_text(budget_bar(budget, width))
+        text.append(f" {budget.label()}", style=LEVEL_STYLE[budget.level()])
+        text.append(f" +{budget.reserve:,} reserve\n", style="dim")
+        for name, tokens in budget.segments():
+            if name == "reserve":
+                continue
+            text.append("■ ", style=SEGMENT_STYLE[name])
+            text.append(f"{name} {tokens:,}  ", style="dim")
+        text.append(f"· counts: {budget.count_source} · window: {budget.window_source}", style="dim")
         if self.note:
-            text.append(f"  {self.note}", style="yellow")
+            text.append(f" · {self.note}", style="dim")
         return text
 
     def on_resize(self) -> None:

@@ -10,12 +10,12 @@ from textual.widgets import Static
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
 from zorac_tui.ui.sparkline import bar, sparkline
 
-GB = 1e9
+GIB = 1024**3
 
 
 def fmt_gb(value: int | None) -> str:
-    """Bytes as GB with one decimal, or a dash."""
-    return "—" * 1 if value is None else f"{value / GB:.1f}"
+    """Bytes as GiB with one decimal (as nvidia-smi's MiB figures add up), or a dash."""
+    return "—" if value is None else f"{value / GIB:.1f}"
 
 
 def fmt_opt(value: float | int | None, unit: str, fmt: str = "{:.0f}") -> str:
@@ -76,13 +76,13 @@ class GpuPanel(Static):
         style = "red" if frac and frac > 0.95 else "green"
         text.append("VRAM ", style="dim")
         text.append_text(bar(frac, max(6, width - 5), style=style))
-        text.append(f"\n     {fmt_gb(gpu.memory_used)} / {fmt_gb(gpu.memory_total)} GB")
+        text.append(f"\n     {fmt_gb(gpu.memory_used)} / {fmt_gb(gpu.memory_total)} GiB")
         if frac is not None:
             text.append(f" ({frac:.0%})")
         text.append("\n")
         if gpu.server_process_memory is not None:
             text.append("     server process ", style="dim")
-            text.append(f"{fmt_gb(gpu.server_process_memory)} GB\n")
+            text.append(f"{fmt_gb(gpu.server_process_memory)} GiB\n")
         text.append("util ", style="dim")
         text.append(fmt_opt(gpu.gpu_util, "%"), style="bold cyan")
         text.append("  mem ", style="dim")

@@ -8,7 +8,7 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Markdown, Static
+from textual.widgets import Collapsible, Markdown, Static
 
 from zorac_tui.core.conversation import Message, Status
 
@@ -83,20 +83,55 @@ class NoticeView(Static):
         super().__init__(Text(text), classes=f"notice -{level}", markup=False)
 
 
+class SummaryView(Vertical):
+    """A collapsible summary block; the messages it replaced are mounted only when expanded."""
+
+    can_focus = True
+
+    def __init__(self, message: Message) -> None:
+        """Show summary `message` and keep its archive one click away."""
+        super().__init__(classes="message -summary")
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        """Summary body, then the archive."""
+        count = len([m for m in self.message.archived if m.role != "summary"])
+        with Collapsible(title=f"Summary of {count} messages", collapsed=False, classes="summary-body"):
+            yield Static(render_markdown(self.message.content or "(empty)"), classes="body")
+        with Collapsible(title=f"Archived originals ({count}) — kept, not sent to the model",
+                         collapsed=True, classes="archive"):
+            yield Vertical(classes="archive-list")
+
+    async def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        """Mount the archived messages the first time the archive opens."""
+        if "archive" not in event.collapsible.classes:
+            return
+        holder = event.collapsible.query_one(".archive-list", Vertical)
+        if not holder.children:
+            originals = [m for m in self.message.archived if m.role != "summary"]
+            await holder.mount_all([MessageView(m) for m in originals])
+
+
+def view_for(message: Message) -> Vertical:
+    """The finished-message widget for `message`'s role."""
+    return SummaryView(message) if message.role == "summary" else MessageView(message)
+
+
 class StreamingReply(Vertical):
     """The reply being streamed: Markdown fed from a buffer flushed ~16 times a second."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, label: str | None = None) -> None:
         """Stream into `message.content`."""
-        super().__init__(classes="message -assistant -streaming")
+        super().__init__(classes=f"message -{message.role} -streaming")
         self.message = message
+        self.label = label or ROLE_LABEL.get(message.role, message.role)
         self._pending: list[str] = []
         self._stream = None
         self.shown_at: float | None = None  # perf_counter when the last buffered text reached the widget
 
     def compose(self) -> ComposeResult:
         """Label, live Markdown and live footer."""
-        yield Static("Assistant", classes="role", markup=False)
+        yield Static(self.label, classes="role", markup=False)
         yield Markdown(classes="body")
         yield Static(Text("waiting for the first token…", style="dim italic"), classes="footer")
 

@@ -83,6 +83,11 @@ class PromptInput(TextArea):
                 self.prompt_history.push(text)
                 self.post_message(self.Submitted(self, text))
             return
+        if key == "question_mark" and not self.text:
+            event.stop()
+            event.prevent_default()
+            await self.run_action("app.help")
+            return
         if key in ("shift+enter", "ctrl+j", "alt+enter"):
             event.stop()
             event.prevent_default()

@@ -37,6 +37,8 @@ class Sidebar(VerticalScroll):
         """Empty panels until start() is called."""
         super().__init__(**kwargs)
         self.sampler: Any = None
+        self.kv_capacity_tokens: int | None = None
+        self.server_stats: Any = None
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -95,6 +97,8 @@ class Sidebar(VerticalScroll):
                 stats = await asyncio.to_thread(parse_metrics, text, model)
                 rate = rate_between(previous, stats, now - prev_at) if previous is not None else None
                 panel.show(stats, rate)
+                self.server_stats = stats
+                self.kv_capacity_tokens = stats.kv_capacity_tokens
                 previous, prev_at = stats, now
             await asyncio.sleep(interval)
 

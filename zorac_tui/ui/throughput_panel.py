@@ -10,7 +10,7 @@ from textual.widgets import Static
 from zorac_tui.core.throughput import ThroughputReading
 from zorac_tui.ui.sparkline import sparkline
 
-REFERENCE = "ref 4090 AWQ-Marlin: 60–65 tok/s · TTFT ~0.3 s (need <1 s, >30 tok/s)"
+REFERENCE = "ref: 4090 AWQ 60–65 tok/s, TTFT ~0.3 s"
 
 
 def fmt_ms(seconds: float | None) -> str:
