@@ -41,6 +41,7 @@ class Settings:
         "Summarize the conversation so far for your own later use. Keep every fact, decision, "
         "number, name, code snippet and open question; drop pleasantries. Use concise Markdown.",
     )
+    weights_gb: float = _doc("Model weight size in GB for the memory budget and decode efficiency (0 = unknown)", 0.0)
     theme: str = _doc("Textual theme name", "textual-dark")
     demo: bool = _doc("Run against the built-in simulator with simulated GPU telemetry", False)
 

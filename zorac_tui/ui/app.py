@@ -98,6 +98,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         self.header.model = self.model
         self.conversations.append(self.pane.conversation)
         self.query_one(PromptInput).focus()
+        self.query_one(Sidebar).set_weights(self.settings.weights_gb, self.demo)
         self.query_one(Sidebar).start_telemetry(self.settings.base_url, self.demo, self.settings.telemetry_interval)
         self.connect()
 

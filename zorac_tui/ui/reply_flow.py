@@ -112,6 +112,7 @@ class ReplyFlow:
                                        decode_tok_s=reading.average_tok_s, ttft_s=reading.ttft_s,
                                        estimated=reading.estimated)
             self.query_one(ThroughputPanel).show_finished(reading)
+            self.query_one(Sidebar).note_reply(reading.average_tok_s)
         self.persist_message(message)
         await self.pane.settle_reply(live)
         if self.header.server_state == "streaming":

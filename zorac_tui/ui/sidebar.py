@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.worker import get_current_worker
 
 from zorac_tui.ui.gpu_panel import GpuPanel
+from zorac_tui.ui.memory_panel import MemoryPanel
 from zorac_tui.ui.server_panel import ServerPanel
 from zorac_tui.ui.throughput_panel import ThroughputPanel
 
@@ -45,6 +46,7 @@ class Sidebar(VerticalScroll):
         """GPU on top, throughput, then server."""
         yield GpuPanel(id="gpu", classes="panel")
         yield ThroughputPanel(id="throughput", classes="panel")
+        yield MemoryPanel(id="memory", classes="panel")
         yield ServerPanel(id="server", classes="panel")
 
     def start_telemetry(self, base_url: str, demo: bool, interval: float) -> None:
@@ -57,6 +59,7 @@ class Sidebar(VerticalScroll):
         from zorac_tui.telemetry import nvml
 
         panel = self.query_one(GpuPanel)
+        memory = self.query_one(MemoryPanel)
         panel.history_len = max(10, round(60 / max(interval, 0.05)))
         worker = get_current_worker()
         self.sampler = sampler = make_sampler(base_url, demo)
@@ -64,10 +67,25 @@ class Sidebar(VerticalScroll):
             while not worker.is_cancelled and not self._stop.is_set():
                 snapshot = sampler.sample() if sampler is not None else nvml.remote_snapshot(base_url)
                 self.app.call_from_thread(panel.show, snapshot)
+                self.app.call_from_thread(memory.show, snapshot)
                 self._stop.wait(interval)
         finally:
             if sampler is not None:
                 sampler.close()
+
+    def set_weights(self, weights_gb: float, demo: bool) -> None:
+        """Weight size for the memory budget: the seeds' 14 GB in demo, else the weights_gb setting."""
+        from zorac_tui.telemetry.simulated import SIM_WEIGHT_BYTES
+
+        if demo:
+            self.query_one(MemoryPanel).set_weights(SIM_WEIGHT_BYTES, "SIMULATED")
+        elif weights_gb > 0:
+            self.query_one(MemoryPanel).set_weights(int(weights_gb * 1e9), "weights_gb setting")
+
+    def note_reply(self, decode_tok_s: float | None) -> None:
+        """A reply finished at this decode rate (for the efficiency figure)."""
+        if decode_tok_s is not None:
+            self.query_one(MemoryPanel).show(achieved_tok_s=decode_tok_s)
 
     def note_streaming(self, active: bool) -> None:
         """Tell simulated telemetry that the GPU is (not) decoding."""
@@ -99,6 +117,7 @@ class Sidebar(VerticalScroll):
                 panel.show(stats, rate)
                 self.server_stats = stats
                 self.kv_capacity_tokens = stats.kv_capacity_tokens
+                self.query_one(MemoryPanel).show(kv_cache_bytes=stats.kv_cache_memory_bytes)
                 previous, prev_at = stats, now
             await asyncio.sleep(interval)
 

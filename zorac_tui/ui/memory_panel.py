@@ -1,0 +1,129 @@
+"""Sidebar panel: the VRAM budget (weights, KV cache, other, free) and decode efficiency vs the bandwidth limit."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from zorac_tui.telemetry.memory import (
+    MemoryBudget,
+    decode_efficiency,
+    ideal_decode_tok_s,
+    memory_budget,
+    peak_bandwidth_bytes_per_s,
+)
+from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+
+GIB = 1024**3
+SEGMENTS = {
+    "weights": ("weights", "blue"),
+    "kv_cache": ("KV cache", "magenta"),
+    "other": ("runtime", "yellow"),
+    "other_processes": ("other procs", "grey58"),
+    "free": ("free", "grey23"),
+}
+SOURCE_MARK = {"measured": "", "derived": " (derived)", "unknown": " ?"}
+
+
+def stacked_bar(budget: MemoryBudget, width: int) -> Text:
+    """One cell per 1/width of the card, coloured by segment; unknown space is dotted."""
+    text = Text()
+    total = budget.total or 0
+    used_cells = 0
+    if total > 0:
+        for name, segment in budget.segments():
+            if segment.bytes is None:
+                continue
+            cells = min(width - used_cells, round(segment.bytes / total * width))
+            char = "░" if name == "free" else "█"
+            text.append(char * cells, style=SEGMENTS[name][1])
+            used_cells += cells
+    text.append("·" * (width - used_cells), style="grey42")
+    return text
+
+
+class MemoryPanel(Static):
+    """Where each GPU's memory went, and how close decode runs to the memory-bandwidth ideal."""
+
+    def __init__(self, **kwargs) -> None:
+        """Empty until telemetry and metrics arrive."""
+        super().__init__(**kwargs)
+        self.border_title = "Memory budget"
+        self.snapshot: TelemetrySnapshot | None = None
+        self.kv_cache_bytes: int | None = None
+        self.weight_bytes: int | None = None
+        self.weight_source = "unknown"
+        self.achieved_tok_s: float | None = None
+
+    def on_mount(self) -> None:
+        """Waiting state."""
+        self.update(self.render_text())
+
+    def show(self, snapshot: TelemetrySnapshot | None = None, *, kv_cache_bytes: int | None = None,
+             achieved_tok_s: float | None = None) -> None:
+        """Take whatever is new and redraw."""
+        if snapshot is not None:
+            self.snapshot = snapshot
+            self.border_title = "Memory budget · SIMULATED" if snapshot.simulated else "Memory budget"
+        if kv_cache_bytes is not None:
+            self.kv_cache_bytes = kv_cache_bytes
+        if achieved_tok_s is not None:
+            self.achieved_tok_s = achieved_tok_s
+        self.update(self.render_text())
+
+    def set_weights(self, weight_bytes: int | None, source: str) -> None:
+        """Model weight size and where it came from ("config", "SIMULATED", …)."""
+        self.weight_bytes = weight_bytes
+        self.weight_source = source if weight_bytes else "unknown"
+        self.update(self.render_text())
+
+    def render_text(self) -> Text:
+        """One block per GPU, or why there is none."""
+        snap = self.snapshot
+        if snap is None or not snap.gpus:
+            reason = snap.message if snap is not None and snap.message else "waiting for GPU figures…"
+            return Text(reason, style="dim")
+        text = Text()
+        width = max(10, (self.size.width or 34) - 4)
+        for i, gpu in enumerate(snap.gpus):
+            if i:
+                text.append("\n")
+            text.append_text(self.render_gpu(gpu, width, many=len(snap.gpus) > 1))
+        return text
+
+    def render_gpu(self, gpu: GpuSample, width: int, many: bool) -> Text:
+        """Stacked bar, legend with GiB and source, efficiency line."""
+        # Weights and KV cache belong to the server's GPU; with several GPUs we cannot split them per card.
+        kv = None if many else self.kv_cache_bytes
+        weights = None if many else self.weight_bytes
+        budget = memory_budget(gpu.memory_total, gpu.memory_used, gpu.server_process_memory, kv, weights,
+                               weight_source="measured" if weights else "unknown")
+        text = Text()
+        if many:
+            text.append(f"GPU {gpu.index}\n", style="bold")
+        text.append_text(stacked_bar(budget, width))
+        for name, segment in budget.segments():
+            label, style = SEGMENTS[name]
+            text.append("\n■ ", style=style)
+            figure = "unknown" if segment.bytes is None else f"{segment.bytes / GIB:.1f} GiB"
+            mark = SOURCE_MARK[segment.source]
+            if name == "weights" and segment.bytes is not None:
+                mark = f" ({self.weight_source})"
+            if name == "kv_cache" and segment.bytes is not None:
+                mark = " (/metrics)"
+            text.append(f"{label} {figure}{mark}", style="dim" if segment.bytes is None else "")
+        if name_missing := [SEGMENTS[n][0] for n, s in budget.segments() if s.bytes is None]:
+            text.append(f"\nunknown: {', '.join(name_missing)}", style="dim italic")
+            if weights is None:
+                text.append(" (set weights_gb)", style="dim italic")
+        bandwidth = peak_bandwidth_bytes_per_s(gpu.memory_bus_width_bits, gpu.max_mem_clock_mhz)
+        ideal = ideal_decode_tok_s(bandwidth, weights)
+        text.append("\nbandwidth ", style="dim")
+        text.append("n/a" if bandwidth is None else f"{bandwidth / 1e9:,.0f} GB/s")
+        text.append("\nideal ", style="dim")
+        text.append("n/a (weights unknown)" if ideal is None else f"{ideal:.0f} tok/s")
+        efficiency = decode_efficiency(self.achieved_tok_s, ideal)
+        if efficiency is not None:
+            text.append(" · achieved ", style="dim")
+            text.append(f"{efficiency:.0%}", style="bold")
+        return text
