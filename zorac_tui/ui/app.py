@@ -56,9 +56,13 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
-        """Create the app for `settings`; `demo` marks the simulated server and GPU."""
+    def __init__(self, settings: Settings, *, demo: bool = False, nvml_module: Any = None) -> None:
+        """Create the app for `settings`; `demo` marks the simulated server and GPU.
+
+        `nvml_module` stands in for `pynvml` (tests and benchmarks on machines without a GPU).
+        """
         super().__init__()
+        self.nvml_module = nvml_module
         self.settings = settings
         self.demo = demo or settings.demo
         self.server: ServerInfo | None = None
@@ -99,7 +103,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         self.conversations.append(self.pane.conversation)
         self.query_one(PromptInput).focus()
         self.query_one(Sidebar).set_weights(self.settings.weights_gb, self.demo)
-        self.query_one(Sidebar).start_telemetry(self.settings.base_url, self.demo, self.settings.telemetry_interval)
+        self.query_one(Sidebar).start_telemetry(self.settings.base_url, self.demo, self.settings.telemetry_interval,
+                                                self.nvml_module)
         self.connect()
 
     def on_resize(self, event) -> None:

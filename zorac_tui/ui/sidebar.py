@@ -18,8 +18,11 @@ from zorac_tui.ui.server_panel import ServerPanel
 from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 
-def make_sampler(base_url: str, demo: bool) -> Any:
-    """The telemetry source for this setup: simulated, remote (none) or local NVML."""
+def make_sampler(base_url: str, demo: bool, nvml_module: Any = None) -> Any:
+    """The telemetry source for this setup: simulated, remote (none) or local NVML.
+
+    `nvml_module` replaces the `pynvml` module (tests and benchmarks inject a stand-in: CI has no GPU).
+    """
     from zorac_tui.telemetry import nvml
 
     if demo:
@@ -28,7 +31,7 @@ def make_sampler(base_url: str, demo: bool) -> Any:
         return SimulatedTelemetry()
     if not nvml.is_local_url(base_url):
         return None
-    return nvml.NvmlSampler(server_pid=nvml.find_server_pid(base_url))
+    return nvml.NvmlSampler(nvml_module, server_pid=nvml.find_server_pid(base_url))
 
 
 class Sidebar(VerticalScroll):
@@ -49,12 +52,12 @@ class Sidebar(VerticalScroll):
         yield MemoryPanel(id="memory", classes="panel")
         yield ServerPanel(id="server", classes="panel")
 
-    def start_telemetry(self, base_url: str, demo: bool, interval: float) -> None:
+    def start_telemetry(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
         """Begin sampling the GPU (or say why not) at `interval` seconds."""
-        self.sample_gpus(base_url, demo, interval)
+        self.sample_gpus(base_url, demo, interval, nvml_module)
 
     @work(thread=True, exclusive=True, group="telemetry", exit_on_error=False)
-    def sample_gpus(self, base_url: str, demo: bool, interval: float) -> None:
+    def sample_gpus(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
         """Blocking NVML calls live here, never on the event loop."""
         from zorac_tui.telemetry import nvml
 
@@ -62,7 +65,7 @@ class Sidebar(VerticalScroll):
         memory = self.query_one(MemoryPanel)
         panel.history_len = max(10, round(60 / max(interval, 0.05)))
         worker = get_current_worker()
-        self.sampler = sampler = make_sampler(base_url, demo)
+        self.sampler = sampler = make_sampler(base_url, demo, nvml_module)
         try:
             while not worker.is_cancelled and not self._stop.is_set():
                 snapshot = sampler.sample() if sampler is not None else nvml.remote_snapshot(base_url)
