@@ -155,7 +155,9 @@ class BudgetFlow:
         live = await self.pane.start_reply(summary, label=f"Summary of {plan.count} messages (streaming…)")
         meter = ThroughputMeter(time.perf_counter())
         request = summary_request(plan, self.settings.summary_prompt)
-        events = self.client.stream(request, model=self.model, max_tokens=SUMMARY_MAX_TOKENS,
+        # vLLM rejects max_tokens > max_model_len outright (400), so a small window caps the summary too.
+        max_tokens = min(SUMMARY_MAX_TOKENS, self.window[0])
+        events = self.client.stream(request, model=self.model, max_tokens=max_tokens,
                                     temperature=self.settings.temperature)
         outcome = await pump(events, live, meter)
         await live.finish()
@@ -175,4 +177,5 @@ class BudgetFlow:
         self.recount()
         if self.retry_after_summary:
             self.retry_after_summary = False
-            await self.action_retry()
+            # Once this worker has ended: action_retry refuses while the reply slot (this summary) is busy.
+            self.call_later(self.action_retry)
