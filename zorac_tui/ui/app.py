@@ -98,6 +98,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
     def on_mount(self) -> None:
         """Start connecting; focus the prompt."""
         self.theme = self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
+        self.theme_changed_signal.subscribe(self, self.remember_theme)
         self.header.demo = self.demo
         self.header.model = self.model
         self.conversations.append(self.pane.conversation)
@@ -180,6 +181,17 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         """Show or hide the sidebar."""
         sidebar = self.query_one("#sidebar")
         sidebar.display = not sidebar.display
+
+    def remember_theme(self, theme) -> None:
+        """Save a theme picked in the command palette so the next start uses it."""
+        if theme.name == self.settings.theme:
+            return
+        from zorac_tui import config
+
+        try:
+            config.save_value("theme", theme.name)
+        except (OSError, config.ConfigError) as exc:
+            self.notify(f"Theme not saved: {exc}", severity="warning")
 
     def action_help(self) -> None:
         """Show every key binding, slash command and what the figures mean."""
