@@ -95,7 +95,7 @@ async def test_probe_models_401() -> None:
         srv.set("GET", "/v1/models", Reply(body=b'{"error":"Unauthorized"}', status=401))
         info = await probe(srv.base_url, "wrong")
     assert info.reachable and info.models == []
-    assert info.error == "HTTP 401: Unauthorized — check the API key (ZORAC_API_KEY / --api-key)"
+    assert info.error == "HTTP 401: Unauthorized — check the API key (ZORAC_API_KEY or api_key in the config file)"
 
 
 async def test_probe_models_not_a_list() -> None:

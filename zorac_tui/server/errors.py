@@ -110,7 +110,7 @@ def is_context_error(message: str | None, code: object = None) -> bool:
 def status_hint(status: int, server_msg: str | None = None) -> str:
     """A short hint for an HTTP status."""
     if status in (401, 403):
-        return "check the API key (ZORAC_API_KEY / --api-key)"
+        return "check the API key (ZORAC_API_KEY or api_key in the config file)"
     if status == 404:
         if server_msg and "model" in server_msg.lower():
             return "the model name looks wrong; use one the server lists (ZORAC_MODEL / --model)"
