@@ -18,11 +18,11 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from zorac_tui.config import Settings
-from zorac_tui.core.conversation import Status
+from zorac_tui.core.conversation import Message, Status
 from zorac_tui.demo.simulator import SimConfig, SimulatorThread
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.gauge import ContextGauge
-from zorac_tui.ui.messages import NoticeView
+from zorac_tui.ui.messages import NoticeView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
 
 FAST = {"rate": 2000.0, "ttft": 0.01}
@@ -97,19 +97,30 @@ def set_prompt(app: ZoracApp, text: str) -> PromptInput:
     return prompt
 
 
-def reply_settled(app: ZoracApp, replies: int) -> bool:
-    """True once `replies` assistant messages exist, the last one settled, and nothing streams."""
-    msgs = [m for m in app.pane.conversation.messages if m.role == "assistant"]
-    return (len(msgs) >= replies and msgs[-1].status is not Status.STREAMING and not app.streaming)
+def reply_to(app: ZoracApp, text: str) -> Message | None:
+    """The settled reply to the last user message `text` once its reply worker is done, else None.
+
+    A summary that starts right after the reply (auto-summary) does not count as the reply's worker.
+    """
+    msgs = app.pane.conversation.messages
+    users = [i for i, m in enumerate(msgs) if m.role == "user" and m.content == text]
+    if not users:
+        return None
+    reply = next((m for m in msgs[users[-1] + 1:] if m.role == "assistant"), None)
+    if reply is None or reply.status is Status.STREAMING:
+        return None
+    summarizing = any(v.message.role == "summary" for v in app.pane.query(StreamingReply))
+    if any(w.is_running for w in app.workers if w.group == "reply") and not summarizing:
+        return None
+    return reply
 
 
-async def send(pilot: Pilot, text: str, timeout: float = 8.0) -> None:
-    """Type-and-Enter `text` and wait until its reply settled (whatever its status)."""
+async def send(pilot: Pilot, text: str, timeout: float = 8.0) -> Message:
+    """Type-and-Enter `text` and wait until its reply settled (whatever its status); return the reply."""
     app = pilot.app
-    before = len([m for m in app.pane.conversation.messages if m.role == "assistant"])
     set_prompt(app, text)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: reply_settled(app, before + 1), timeout, what=f"reply to {text[:30]!r}")
+    return await wait_for(pilot, lambda: reply_to(app, text), timeout, what=f"reply to {text[:30]!r}")
 
 
 async def idle_budget(pilot: Pilot) -> None:
