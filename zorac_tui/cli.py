@@ -72,11 +72,23 @@ def run_app(settings) -> int:
 
         simulator = SimulatorThread()
         settings = replace(settings, base_url=simulator.start(), api_key=None)
+    import logging
+
+    from zorac_tui.logs import setup_logging
+
+    log_path = setup_logging([settings.api_key or ""])
+    log = logging.getLogger("zorac_tui")
+    log.info("start: %s demo=%s", settings.base_url, settings.demo)
     try:
         from zorac_tui.ui.app import ZoracApp
 
-        ZoracApp(settings, demo=settings.demo).run()
+        app = ZoracApp(settings, demo=settings.demo)
+        app.run()
+    except Exception:  # Textual restores the terminal before this point
+        log.exception("crash outside the app loop")
+        print(f"zorac-tui: unexpected error — see {log_path or 'the log'}", file=sys.stderr)
+        return 1
     finally:
         if simulator is not None:
             simulator.stop()
-    return 0
+    return app.return_code or 0

@@ -14,9 +14,9 @@ DEFAULT_MODEL = "stelterlab/Mistral-Small-24B-Instruct-2501-AWQ"
 DEFAULT_BASE_URL = "http://localhost:8000/v1"
 
 
-def _doc(text: str, default: Any) -> Any:
-    """A dataclass field carrying a one-line explanation for the README and help."""
-    return field(default=default, metadata={"doc": text})
+def _doc(text: str, default: Any, *, secret: bool = False) -> Any:
+    """A dataclass field carrying a one-line explanation; secrets stay out of repr (and tracebacks)."""
+    return field(default=default, metadata={"doc": text}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Settings:
 
     base_url: str = _doc("OpenAI-compatible API root of the server", DEFAULT_BASE_URL)
     model: str = _doc("Model to use when the server serves several (auto-detected if one)", DEFAULT_MODEL)
-    api_key: str | None = _doc("API key sent as a Bearer token (vLLM --api-key); never shown in full", None)
+    api_key: str | None = _doc("API key sent as a Bearer token (vLLM --api-key); never shown in full", None,
+                               secret=True)
     temperature: float = _doc("Sampling temperature", 0.15)
     max_tokens: int = _doc("Maximum tokens per reply (also the reply reserve in the context gauge)", 2048)
     system_prompt: str = _doc("System prompt sent first in every conversation", "You are a helpful assistant.")

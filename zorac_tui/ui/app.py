@@ -182,6 +182,25 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         sidebar = self.query_one("#sidebar")
         sidebar.display = not sidebar.display
 
+    def _fatal_error(self) -> None:
+        """Log an unexpected error (key scrubbed) and show it without local variables, which may hold secrets."""
+        import logging
+        import sys
+
+        from rich.segment import Segments
+        from rich.text import Text as RichText
+        from rich.traceback import Traceback
+
+        error = sys.exc_info()[1] or self._exception
+        logging.getLogger("zorac_tui").error("unexpected error", exc_info=error)
+        self.bell()
+        self._exit_renderables.append(Segments(self.console.render(
+            Traceback(show_locals=False, width=None, suppress=[]), self.console.options)))
+        self._exit_renderables.append(RichText(
+            "zorac-tui stopped on an unexpected error (logged in the state dir: zorac-tui.log). "
+            "Saved conversations are intact; `zorac-tui --continue` reopens the last one."))
+        self._close_messages_no_wait()
+
     def remember_theme(self, theme) -> None:
         """Save a theme picked in the command palette so the next start uses it."""
         if theme.name == self.settings.theme:
