@@ -160,6 +160,8 @@ class BudgetFlow:
         events = self.client.stream(request, model=self.model, max_tokens=max_tokens,
                                     temperature=self.settings.temperature)
         outcome = await pump(events, live, meter)
+        if self._closing or not live.is_attached:
+            return
         await live.finish()
         await live.remove()
         if outcome.status is not Status.COMPLETE or not summary.content.strip():

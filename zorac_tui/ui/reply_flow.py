@@ -106,6 +106,9 @@ class ReplyFlow:
         message = live.message
         message.status, message.error, message.note = outcome.status, outcome.error, outcome.note
         meter, self.meter = self.meter, None
+        if self._closing or not live.is_attached:  # the app is shutting down: save, touch no widget
+            self.persist_message(message)
+            return
         if meter is not None and meter.first_at is not None:
             reading = meter.reading()
             message.stats = ReplyStats(completion_tokens=reading.tokens, prompt_tokens=outcome.prompt_tokens,

@@ -1,0 +1,111 @@
+"""Regenerate the README screenshots from the demo: `python screenshots/make.py` (SVG, plus PNG if rsvg-convert exists)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+os.environ.setdefault("ZORAC_HOME", tempfile.mkdtemp(prefix="zorac-shots-"))
+os.environ.setdefault("ZORAC_OFFLINE", "1")
+
+from zorac_tui.config import Settings  # noqa: E402
+from zorac_tui.demo import SimConfig, SimulatorThread  # noqa: E402
+from zorac_tui.ui.app import ZoracApp  # noqa: E402
+from zorac_tui.ui.prompt import PromptInput  # noqa: E402
+
+SIZE = (150, 46)
+
+
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll until `predicate` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("screenshot scenario did not reach its state")
+        await pilot.pause(0.05)
+
+
+async def send(pilot, app: ZoracApp, text: str, *, wait_done: bool = True) -> None:
+    """Type a prompt and send it."""
+    await wait_for(pilot, lambda: app.client is not None and app.counter is not None)
+    app.query_one(PromptInput).text = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.streaming)
+    if wait_done:
+        await wait_for(pilot, lambda: not app.streaming)
+        await pilot.pause(0.3)
+
+
+async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *, demo: bool = True) -> Path:
+    """Run one scenario against a fresh simulator and save NAME.svg (+ .png)."""
+    thread = SimulatorThread(sim)
+    base_url = thread.start()
+    try:
+        app = ZoracApp(Settings(base_url=base_url, demo=demo, **settings), demo=demo)
+        async with app.run_test(size=SIZE) as pilot:
+            await scenario(pilot, app)
+            svg = app.export_screenshot(title=f"zorac-tui — {name}")
+    finally:
+        thread.stop()
+    target = HERE / f"{name}.svg"
+    target.write_text(svg, encoding="utf-8")
+    if shutil.which("rsvg-convert"):
+        subprocess.run(["rsvg-convert", "-o", str(target.with_suffix(".png")), str(target)], check=True)
+    print(f"wrote {target.relative_to(HERE.parent)}")
+    return target
+
+
+async def streaming(pilot, app: ZoracApp) -> None:
+    """Mid-reply: Markdown streaming, live tok/s, busy simulated GPU."""
+    await send(pilot, app, "What is AWQ quantization and how fast is it on a 4090?")
+    await send(pilot, app, "Explain the KV cache in vLLM", wait_done=False)
+    await wait_for(pilot, lambda: (app.meter is not None and app.meter.tokens > 180))
+    await pilot.pause(1.2)
+
+
+async def near_limit(pilot, app: ZoracApp) -> None:
+    """Gauge near the window with auto-summary off."""
+    for prompt in ("Explain the KV cache in vLLM", "What is AWQ quantization?", "How do I use asyncio?"):
+        await send(pilot, app, prompt)
+    app.query_one(PromptInput).text = "And how do I pick --gpu-memory-utilization?"
+    await pilot.pause(0.8)
+
+
+async def summary(pilot, app: ZoracApp) -> None:
+    """After a manual summary: the collapsible block and the smaller gauge."""
+    for prompt in ("Explain the KV cache in vLLM", "What is AWQ quantization?", "How do I use asyncio?",
+                   "Show me a git rebase example"):
+        await send(pilot, app, prompt)
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.pane.conversation.messages[0].role == "summary")
+    await pilot.pause(0.5)
+    app.pane.scroll_home(animate=False)
+    await pilot.pause(0.3)
+
+
+async def no_gpu(pilot, app: ZoracApp) -> None:
+    """A machine without an NVIDIA driver: the GPU panel says so, the rest works."""
+    await send(pilot, app, "Give me a quick git tip")
+
+
+async def main() -> int:
+    """Every screenshot the README uses."""
+    fast = dict(rate=62.0, ttft=0.3)  # the reference setup's pace, so the efficiency figure stays truthful
+    await shoot("streaming", SimConfig(rate=62.0, ttft=0.3), {}, streaming)
+    await shoot("gauge-near-limit", SimConfig(max_model_len=1900, **fast),
+                {"auto_summarize": False, "max_tokens": 512}, near_limit)
+    await shoot("summary", SimConfig(max_model_len=16384, **fast), {"keep_recent": 2}, summary)
+    await shoot("no-gpu", SimConfig(**fast), {}, no_gpu, demo=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
