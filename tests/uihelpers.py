@@ -7,6 +7,7 @@ project's own code talking to the simulator on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from textual.widget import Widget
 
 from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Message, Status
+from zorac_tui.demo.process import SimulatorProcess
 from zorac_tui.demo.simulator import SimConfig, SimulatorThread
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.gauge import ContextGauge
@@ -45,7 +47,30 @@ def running_simulator(config: SimConfig | None = None) -> Iterator[SimulatorThre
         sim.stop()
 
 
-def make_app(sim: SimulatorThread, *, nvml: Any = None, demo: bool = False, **settings: Any) -> ZoracApp:
+@contextmanager
+def running_simulator_process(config: SimConfig) -> Iterator[SimulatorProcess]:
+    """The simulator in a child process: its pacing cannot be skewed by this process's GIL (timing tests)."""
+    sim = SimulatorProcess(config)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect now and freeze what exists, so no long full-heap GC pass of the test process (which holds
+    the debris of earlier tests) lands in the middle of a timed stream."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def make_app(sim: SimulatorThread | SimulatorProcess, *, nvml: Any = None, demo: bool = False, **settings: Any) -> ZoracApp:
     """The real app pointed at the simulator; NVML is a FakePynvml unless given."""
     base = Settings(base_url=sim.base_url, telemetry_interval=0.2, metrics_interval=0.3)
     return ZoracApp(replace(base, **settings), demo=demo, nvml_module=nvml if nvml is not None else FakePynvml())
