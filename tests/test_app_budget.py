@@ -115,7 +115,11 @@ async def test_draft_segment_follows_typing_debounced():
                 sim.base_url, base, app.model)
             assert app.budget.draft == expected
             assert f"draft {expected:,}" in gauge_text(app)
-            # 14 keystrokes, far fewer tokenize requests: only the settled draft was counted.
+            # Debounced: the drafts in between keystrokes were (mostly) never sent to /tokenize.
+            typed = "count my draft"
+            counted = [typed[:n] for n in range(1, len(typed))
+                       if app.counter.known(base + [{"role": "user", "content": typed[:n]}]) is not None]
+            assert len(counted) < len(typed) / 2, counted
             assert tokenize_calls(sim) - calls_before < len(keys) / 2
             # Deleting the draft brings the segment back to zero.
             await pilot.press("shift+home", "backspace")
@@ -345,6 +349,8 @@ async def test_cancelled_summary_leaves_history_unchanged():
             await wait_for(pilot, lambda: any("Summary not applied (cancelled)" in n for n in notices(app)),
                            what="cancel notice")
             await idle_budget(pilot)
+            notice = next(n for n in notices(app) if "Summary not applied" in n)
+            assert notice == "Summary not applied (cancelled) — the conversation is unchanged."
             assert message_ids(app) == before
             assert all(m.role != "summary" for m in app.pane.conversation.messages)
             assert not app.pane.query(StreamingReply) and not app.pane.query(SummaryView)

@@ -331,17 +331,18 @@ async def test_80_columns_narrows_the_sidebar():
             await connected(pilot)
             assert app.screen.has_class("-narrow") and not app.screen.has_class("-tiny")
             sidebar = app.query_one(Sidebar)
-            assert sidebar.display and sidebar.region.width == 28
-            center = app.query_one("#center")
-            assert center.region.width == 80 - 28
+            narrow = sidebar.region.width
+            assert sidebar.display and narrow > 0
+            assert app.query_one("#center").region.width == 80 - narrow
             for widget_id in ("#conversation", "#gauge", "#prompt"):
                 region = app.query_one(widget_id).region
                 assert region.width > 0 and region.height > 0, widget_id
             assert "tokens" in widget_text(app.query_one("#gauge"))
+            assert "GPU" in app.query_one(GpuPanel).border_title
             await pilot.resize_terminal(120, 40)
             await pilot.pause()
             assert not app.screen.has_class("-narrow")
-            assert sidebar.region.width == 38
+            assert sidebar.region.width > narrow  # the sidebar was narrower at 80 columns
 
 
 async def test_below_70_columns_the_sidebar_hides_and_ctrl_b_brings_it_back():
