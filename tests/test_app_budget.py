@@ -91,8 +91,8 @@ async def test_gauge_shows_exact_counts_from_the_servers_tokenize():
             assert "≈" not in counts_line  # exact figures carry no estimate mark
             assert "≈" not in sources_line.split("· KV cache")[0]  # (the KV-cache note is an estimate)
             assert f" {exact:,} / 8,192 tokens" in counts_line
-            assert "counts: server /tokenize" in text
-            assert "window: server max_model_len" in text
+            assert "· server /tokenize ·" in text
+            assert "window server" in text
 
 
 async def test_draft_segment_follows_typing_debounced():
@@ -137,8 +137,8 @@ async def test_llamacpp_gauge_is_an_estimate_with_a_configured_window(tmp_path, 
             assert not app.budget.exact
             assert app.budget.window == 6000
             assert "≈" in app.budget.label() and f"≈{app.budget.used:,} / 6,000 tokens" in text
-            assert "counts: ≈ 4 chars/token" in text
-            assert "window: configured (server does not report it)" in text
+            assert "· ≈ 4 chars/token" in text
+            assert "window configured" in text
             await send(pilot, "Tell me something about estimates.")
             await idle_budget(pilot)
             assert app.pane.conversation.messages[-1].status is Status.COMPLETE

@@ -36,8 +36,8 @@ class BudgetFlow:
     def window(self: ZoracApp) -> tuple[int, str]:
         """The context window and where it came from."""
         if self.max_model_len:
-            return self.max_model_len, "server max_model_len"
-        return self.settings.context_window, "configured (server does not report it)"
+            return self.max_model_len, "server"
+        return self.settings.context_window, "configured"
 
     async def measure(self: ZoracApp, draft: str = "") -> ContextBudget:
         """Count every segment of the next request; exact when the server tokenizes."""
@@ -102,7 +102,7 @@ class BudgetFlow:
         if not capacity or self.budget is None or not self.budget.used:
             return ""
         fits = capacity // max(1, self.budget.used + self.budget.reserve)
-        return f"KV cache {capacity:,} tok ≈ {fits:,}× this conversation"
+        return f"KV {capacity:,} tok = {fits:,}× this chat"
 
     def on_prompt_input_draft_changed(self: ZoracApp, event: PromptInput.DraftChanged) -> None:
         """Live draft segment."""

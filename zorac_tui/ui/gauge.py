@@ -69,9 +69,9 @@ class ContextGauge(Static):
         for name, tokens in budget.segments():
             if name == "reserve":
                 continue
-            text.append("■ ", style=SEGMENT_STYLE[name])
-            text.append(f"{name} {tokens:,}  ", style="dim")
-        text.append(f"· counts: {budget.count_source} · window: {budget.window_source}", style="dim")
+            text.append("■", style=SEGMENT_STYLE[name])
+            text.append(f"{name} {tokens:,} ", style="dim")
+        text.append(f"· {budget.count_source} · window {budget.window_source}", style="dim")
         if self.note:
             text.append(f" · {self.note}", style="dim")
         return text
