@@ -26,8 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--system-prompt")
     parser.add_argument("--stall-timeout", type=float, help="seconds without tokens before a reply counts as stalled")
     parser.add_argument("--theme", help="Textual theme name")
+    parser.add_argument("--continue", dest="continue_last", action="store_true",
+                        help="reopen the most recent conversation")
+    parser.add_argument("--list", dest="list_conversations", action="store_true",
+                        help="print saved conversations (id, date, messages, title) and exit")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("config", help="show every setting, its environment variable and the config file path")
+    export = sub.add_parser("export", help="write one conversation out as Markdown or JSON")
+    export.add_argument("id", type=int, help="conversation id (see --list)")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
     return parser
 
 
@@ -47,11 +55,67 @@ def show_config() -> int:
     return 0
 
 
+def open_store():
+    """The conversation database, or an exit message."""
+    from zorac_tui.store import Store, default_db_path
+
+    return Store(default_db_path())
+
+
+def list_conversations() -> int:
+    """`--list`: one line per saved conversation, newest first."""
+    import time
+
+    from zorac_tui.store import StoreError
+
+    try:
+        rows = open_store().list_conversations()
+    except StoreError as exc:
+        print(f"zorac-tui: {exc}", file=sys.stderr)
+        return 1
+    if not rows:
+        print("No saved conversations yet.")
+    for row in rows:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.updated))
+        print(f"{row.id:>6}  {stamp}  {row.message_count:>5} msgs  {row.title}")
+    return 0
+
+
+def export_conversation(conversation_id: int, fmt: str, output: str | None) -> int:
+    """`export ID`: Markdown for people, JSON with every stat for machines."""
+    import json
+
+    from zorac_tui.export import export_json, export_markdown
+    from zorac_tui.store import StoreError
+
+    try:
+        store = open_store()
+        text = export_markdown(store, conversation_id) if fmt == "md" else (
+            json.dumps(export_json(store, conversation_id), indent=2, ensure_ascii=False) + "\n")
+    except StoreError as exc:
+        print(f"zorac-tui: {exc}", file=sys.stderr)
+        return 1
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            print(f"zorac-tui: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns an exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "config":
         return show_config()
+    if args.command == "export":
+        return export_conversation(args.id, args.format, args.output)
+    if args.list_conversations:
+        return list_conversations()
     from zorac_tui import config
 
     try:
@@ -59,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"zorac-tui: {exc}", file=sys.stderr)
         return 2
-    return run_app(settings)
+    return run_app(settings, continue_last=args.continue_last)
 
 
-def run_app(settings) -> int:
+def run_app(settings, *, continue_last: bool = False) -> int:
     """Start the simulator if asked, then the app; always stop the simulator."""
     from dataclasses import replace
 
@@ -82,7 +146,9 @@ def run_app(settings) -> int:
     try:
         from zorac_tui.ui.app import ZoracApp
 
-        app = ZoracApp(settings, demo=settings.demo)
+        from pathlib import Path
+
+        app = ZoracApp(settings, demo=settings.demo, continue_last=continue_last, offer_import_from=Path.home())
         app.run()
     except Exception:  # Textual restores the terminal before this point
         log.exception("crash outside the app loop")

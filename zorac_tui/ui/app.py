@@ -18,8 +18,10 @@ from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Conversation, Message
 from zorac_tui.ui.budget_flow import BudgetFlow
 from zorac_tui.ui.conversation import ConversationPane
+from zorac_tui.ui.conversation_list import Confirm, ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
+from zorac_tui.ui.persist_flow import PersistFlow
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.reply_flow import ReplyFlow
 from zorac_tui.ui.server_panel import ServerPanel
@@ -40,7 +42,7 @@ SLASH_COMMANDS = {
 }
 
 
-class ZoracApp(ReplyFlow, BudgetFlow, App):
+class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
     """Chat with a local inference server while watching GPU, throughput and context."""
 
     CSS_PATH = [STYLES / "app.tcss"]
@@ -52,17 +54,27 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         Binding("ctrl+s", "summarize", "Summarize"),
         Binding("ctrl+y", "copy_reply", "Copy reply"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+o", "toggle_conversations", "Chats"),
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, *, demo: bool = False, nvml_module: Any = None) -> None:
+    def __init__(self, settings: Settings, *, demo: bool = False, nvml_module: Any = None,
+                 store_path: Path | None = None, persist: bool = True, continue_last: bool = False,
+                 offer_import_from: Path | None = None) -> None:
         """Create the app for `settings`; `demo` marks the simulated server and GPU.
 
-        `nvml_module` stands in for `pynvml` (tests and benchmarks on machines without a GPU).
+        `nvml_module` stands in for `pynvml` (tests and benchmarks on machines without a GPU);
+        `store_path` overrides the database location, `persist=False` keeps everything in memory;
+        `continue_last` reopens the most recent conversation; `offer_import_from` is a home directory
+        whose upstream Zorac session may be imported on first run.
         """
         super().__init__()
         self.nvml_module = nvml_module
+        self.store_path = store_path
+        self.persist = persist
+        self.continue_last = continue_last
+        self.offer_import_from = offer_import_from
         self.settings = settings
         self.demo = demo or settings.demo
         self.server: ServerInfo | None = None
@@ -78,6 +90,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         """Header, three columns, footer."""
         yield AppHeader(id="header")
         with Horizontal(id="main"):
+            yield ConversationList(id="conversations")
             with Vertical(id="center"):
                 yield ConversationPane(id="conversation")
                 yield ContextGauge(id="gauge")
@@ -106,7 +119,50 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
         self.query_one(Sidebar).set_weights(self.settings.weights_gb, self.demo)
         self.query_one(Sidebar).start_telemetry(self.settings.base_url, self.demo, self.settings.telemetry_interval,
                                                 self.nvml_module)
+        self.query_one(ConversationList).display = False
+        if self.persist:
+            self.open_store(self.store_path)
         self.connect()
+
+    def on_store_ready(self) -> None:
+        """The database is open: reopen the last conversation or offer the upstream import."""
+        if self.continue_last:
+            self.run_worker(self.open_last(), group="open")
+        elif self.offer_import_from is not None:
+            self.run_worker(self.offer_upstream_import(self.offer_import_from), group="import")
+
+    async def open_last(self) -> None:
+        """`--continue`: the most recently updated conversation."""
+        last = await self.from_store(lambda store: store.last_conversation_id())
+        if last is None:
+            self.notify("No saved conversation to continue yet.")
+        else:
+            await self.open_conversation(last)
+
+    async def offer_upstream_import(self, home: Path) -> None:
+        """First run: offer to import ~/.zorac/session.json from the upstream client, once."""
+        from zorac_tui import export, paths
+
+        marker = paths.data_dir() / "upstream-import-offered"
+        session = export.find_upstream_session(home)
+        if session is None or marker.exists():
+            return
+        try:
+            paths.ensure_private_dir(marker.parent)
+            marker.touch()
+        except OSError:
+            return
+
+        async def _answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            conv_id = await self.from_store(export.import_upstream_session, session)
+            if conv_id is not None:
+                self.refresh_conversation_list()
+                await self.open_conversation(conv_id)
+                self.notify(f"Imported {session}")
+
+        self.push_screen(Confirm(f"Import your Zorac session from {session}? (y/n)"), _answer)
 
     def on_resize(self, event) -> None:
         """Narrow the sidebar below 100 columns; hide it below 70 (Ctrl+B brings it back)."""
@@ -166,16 +222,54 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
 
     # ---------------------------------------------------------------- actions
     async def action_new_conversation(self) -> None:
-        """Start a fresh conversation; the current one stays in memory."""
+        """Start a fresh conversation; the current one stays saved."""
+        await self.show_conversation(Conversation())
+        self.notify("New conversation (the previous one is kept in the list: Ctrl+O)")
+
+    async def show_conversation(self, conversation: Conversation) -> None:
+        """Make `conversation` the one on screen."""
         if self.streaming:
             self.reply_worker.cancel()
             await self.reply_worker.wait()
-        conversation = Conversation()
         self.conversations.append(conversation)
         await self.pane.show(conversation)
         self.recount()
         self.query_one(PromptInput).focus()
-        self.notify("New conversation")
+        self.refresh_conversation_list()
+
+    def action_toggle_conversations(self) -> None:
+        """Show or hide the conversation list (type to filter, Enter opens, r renames, d deletes)."""
+        listing = self.query_one(ConversationList)
+        listing.display = not listing.display
+        if listing.display:
+            if self.store is None:
+                self.notify(self.store_error or "Conversations are not being saved (no database).",
+                            severity="warning")
+            self.refresh_conversation_list()
+            listing.query_one("#conv-filter").focus()
+        else:
+            self.query_one(PromptInput).focus()
+
+    async def on_conversation_list_open(self, event: ConversationList.Open) -> None:
+        """Open the chosen conversation."""
+        if event.conversation_id != self.pane.conversation.db_id:
+            await self.open_conversation(event.conversation_id)
+        self.query_one(PromptInput).focus()
+
+    async def on_conversation_list_rename(self, event: ConversationList.Rename) -> None:
+        """Rename in the store (and on screen if it is the open one)."""
+        await self.from_store(lambda store: store.rename(event.conversation_id, event.title))
+        if self.pane.conversation.db_id == event.conversation_id:
+            self.pane.conversation.title = event.title
+        self.refresh_conversation_list()
+
+    async def on_conversation_list_delete(self, event: ConversationList.Delete) -> None:
+        """Delete from the store; deleting the open one starts a new conversation."""
+        await self.from_store(lambda store: store.delete(event.conversation_id))
+        if self.pane.conversation.db_id == event.conversation_id:
+            await self.show_conversation(Conversation())
+        self.refresh_conversation_list()
+        self.notify("Conversation deleted")
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the sidebar."""
@@ -230,16 +324,3 @@ class ZoracApp(ReplyFlow, BudgetFlow, App):
             return True
         await self.run_action(entry[0])
         return True
-
-    # ------------------------------------------------------------- persistence
-    def persist_message(self, message: Message) -> None:
-        """Store a new or finished message (no-op until the store is open)."""
-
-    def checkpoint_message(self, message: Message) -> None:
-        """Store a streaming reply's text so far."""
-
-    def forget_message(self, message: Message) -> None:
-        """Drop a failed reply that is being retried."""
-
-    def persist_summary(self, summary: Message) -> None:
-        """Store a summary and archive the messages it replaced."""

@@ -1,0 +1,177 @@
+"""The conversation list pane: type to filter, Enter opens, r renames, d deletes (with confirmation)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+
+def when(ts: float) -> str:
+    """A short date: time today, else month-day, else year."""
+    now = time.localtime()
+    t = time.localtime(ts)
+    if t.tm_year == now.tm_year and t.tm_yday == now.tm_yday:
+        return time.strftime("%H:%M", t)
+    return time.strftime("%b %d" if t.tm_year == now.tm_year else "%Y-%m-%d", t)
+
+
+def row_prompt(row: Any, width: int = 30) -> Text:
+    """One option: title, then date and message count, dim."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append((row.title or "Untitled")[:width])
+    text.append(f"\n{when(row.updated)} · {row.message_count} msgs", style="dim")
+    return text
+
+
+class ConversationList(Vertical):
+    """Newest first; filtering is in memory, so 10,000 entries stay instant."""
+
+    BINDING_GROUP_TITLE = "Conversations"
+    BINDINGS = [
+        Binding("r", "rename", "Rename"),
+        Binding("d,delete", "delete", "Delete"),
+    ]
+
+    @dataclass
+    class Open(Message):
+        """Open this conversation."""
+
+        conversation_id: int
+
+    @dataclass
+    class Rename(Message):
+        """Give this conversation a new title."""
+
+        conversation_id: int
+        title: str
+
+    @dataclass
+    class Delete(Message):
+        """Delete this conversation (already confirmed)."""
+
+        conversation_id: int
+
+    def __init__(self, **kwargs) -> None:
+        """Empty until set_rows."""
+        super().__init__(**kwargs)
+        self.rows: list[Any] = []
+        self.border_title = "Conversations"
+
+    def compose(self) -> ComposeResult:
+        """Filter box above the list."""
+        yield Input(placeholder="type to filter…", id="conv-filter")
+        yield OptionList(id="conv-options")
+
+    def set_rows(self, rows: list[Any], current_id: int | None = None) -> None:
+        """Show `rows` (newest first), keeping the filter."""
+        self.rows = rows
+        self.refilter(current_id)
+
+    def refilter(self, current_id: int | None = None) -> None:
+        """Apply the filter text to the rows."""
+        needle = self.query_one(Input).value.strip().lower()
+        options = self.query_one(OptionList)
+        options.clear_options()
+        shown = [r for r in self.rows if needle in (r.title or "").lower()] if needle else self.rows
+        options.add_options([Option(row_prompt(r), id=str(r.id)) for r in shown])
+        if current_id is not None:
+            try:
+                options.highlighted = options.get_option_index(str(current_id))
+            except Exception:  # the current conversation is filtered out
+                pass
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Filter as the user types."""
+        event.stop()
+        self.refilter()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the filter opens the first match."""
+        event.stop()
+        options = self.query_one(OptionList)
+        if options.option_count:
+            self.post_message(self.Open(int(options.get_option_at_index(options.highlighted or 0).id)))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Enter or click opens."""
+        event.stop()
+        self.post_message(self.Open(int(event.option.id)))
+
+    def _highlighted(self) -> Any | None:
+        """The row under the cursor."""
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return None
+        wanted = int(options.get_option_at_index(options.highlighted).id)
+        return next((r for r in self.rows if r.id == wanted), None)
+
+    def action_rename(self) -> None:
+        """Ask for a new title."""
+        row = self._highlighted()
+        if row is not None:
+            self.app.push_screen(TextPrompt(f"Rename “{row.title}”", row.title),
+                                 lambda title: title and self.post_message(self.Rename(row.id, title)))
+
+    def action_delete(self) -> None:
+        """Ask before deleting."""
+        row = self._highlighted()
+        if row is not None:
+            self.app.push_screen(Confirm(f"Delete “{row.title}” and its {row.message_count} messages?"),
+                                 lambda ok: ok and self.post_message(self.Delete(row.id)))
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one line of text; Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        """A titled input."""
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        """Title and input."""
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(self.title_text))
+            yield Input(value=self.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Done."""
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        """Give up."""
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """Yes/no question; y confirms, n or Esc declines."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        """Ask `question`."""
+        super().__init__(classes="dialog")
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        """The question and the keys."""
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(self.question))
+            yield Label(Text("y = yes · n / Esc = no", style="dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        """Close with the answer."""
+        self.dismiss(yes)

@@ -1,0 +1,200 @@
+"""The app's persistence flow: every message goes to SQLite on one dedicated thread; the list pane reads it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
+
+if TYPE_CHECKING:
+    from zorac_tui.ui.app import ZoracApp
+
+CHECKPOINT_INTERVAL = 1.0  # seconds between saves of a streaming reply (kill -9 loses at most this)
+LIST_LIMIT = 20_000
+
+
+def message_from_row(row: Any) -> Message:
+    """A stored row as a conversation Message."""
+    stats = None
+    if row.completion_tokens is not None or row.ttft_s is not None:
+        stats = ReplyStats(completion_tokens=row.completion_tokens, prompt_tokens=row.prompt_tokens,
+                           decode_tok_s=row.decode_tok_s, ttft_s=row.ttft_s)
+    status = Status(row.status) if row.status in Status._value2member_map_ else Status.COMPLETE
+    return Message(role=row.role, content=row.content, status=status, error=row.error, stats=stats, db_id=row.id)
+
+
+class PersistFlow:
+    """Mixin for ZoracApp: the Store lives on its own thread; failures are one line and lose nothing."""
+
+    store: Any = None
+    store_error: str | None = None
+    _store_thread: ThreadPoolExecutor | None = None
+    _last_checkpoint: dict[int, float]
+
+    # ------------------------------------------------------------- plumbing
+    def open_store(self: ZoracApp, path: Any = None) -> None:
+        """Open the database on the store thread (creating it if needed)."""
+        from zorac_tui import store as store_mod
+
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zorac-store")
+        self._last_checkpoint = {}
+
+        def _open() -> Any:
+            db = store_mod.Store(path or store_mod.default_db_path())
+            interrupted = db.mark_interrupted()
+            return db, interrupted
+
+        def _done(fut: Future) -> None:
+            try:
+                self.store, interrupted = fut.result()
+            except Exception as exc:  # StoreError or anything sqlite raises on a broken disk
+                self.call_from_thread(self.store_failed, exc)
+                return
+            if interrupted:
+                self.call_from_thread(self.notify, f"{interrupted} reply(ies) were interrupted when the app "
+                                                   "last stopped; their text up to the last second is kept.")
+            self.call_from_thread(self.refresh_conversation_list)
+            self.call_from_thread(self.on_store_ready)
+
+        self._store_thread.submit(_open).add_done_callback(_done)
+
+    def store_failed(self: ZoracApp, exc: BaseException) -> None:
+        """Say once that saving failed; the conversation stays in memory."""
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if self.store_error != message:
+            self.store_error = message
+            self.notify(f"Not saved: {message} — your messages stay on screen and in memory.",
+                        severity="error", timeout=10)
+
+    def in_store(self: ZoracApp, fn: Any, *args: Any, **kwargs: Any) -> Future | None:
+        """Run fn(store, …) on the store thread; errors are reported, never raised."""
+        if self.store is None or self._store_thread is None:
+            return None
+
+        def _call() -> Any:
+            return fn(self.store, *args, **kwargs)
+
+        def _done(fut: Future) -> None:
+            exc = fut.exception()
+            if exc is not None:
+                self.call_from_thread(self.store_failed, exc)
+
+        fut = self._store_thread.submit(_call)
+        fut.add_done_callback(_done)
+        return fut
+
+    async def from_store(self: ZoracApp, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Await fn(store, …) on the store thread; None (and a notice) on failure."""
+        fut = self.in_store(fn, *args, **kwargs)
+        if fut is None:
+            return None
+        try:
+            return await asyncio.wrap_future(fut)
+        except Exception:
+            return None
+
+    def close_store(self: ZoracApp) -> None:
+        """Finish pending writes and close."""
+        if self._store_thread is not None:
+            if self.store is not None:
+                self._store_thread.submit(self.store.close)
+            self._store_thread.shutdown(wait=True)
+            self._store_thread = None
+
+    # ------------------------------------------------------------- messages
+    def ensure_conversation_row(self: ZoracApp, conversation: Conversation) -> Future | None:
+        """Create the conversation's row the first time it gets a message."""
+        if conversation.db_id is not None:
+            return None
+        settings = {"temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens,
+                    "system_prompt": self.settings.system_prompt}
+
+        def _create(store: Any) -> int:
+            if conversation.db_id is None:
+                conversation.db_id = store.create_conversation(conversation.title, self.model,
+                                                               self.settings.base_url, settings)
+            return conversation.db_id
+
+        return self.in_store(_create)
+
+    def persist_message(self: ZoracApp, message: Message) -> None:
+        """Insert a new message (a user message is committed before it is sent) or store its final state."""
+        conversation = self.pane.conversation
+        self.ensure_conversation_row(conversation)
+        stats = message.stats or ReplyStats()
+
+        def _write(store: Any) -> None:
+            if message.db_id is None:
+                message.db_id = store.add_message(conversation.db_id, message.role, message.content,
+                                                  status=message.status.value)
+            if message.status is not Status.STREAMING:
+                store.finish_message(message.db_id, message.content, message.status.value,
+                                     prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens,
+                                     ttft_s=stats.ttft_s, decode_tok_s=stats.decode_tok_s,
+                                     error=message.error or message.note)
+
+        self.in_store(_write)
+        if message.status is not Status.STREAMING:
+            self.refresh_conversation_list()
+
+    def checkpoint_message(self: ZoracApp, message: Message) -> None:
+        """Save a streaming reply's text about once a second."""
+        now = time.monotonic()
+        if now - self._last_checkpoint.get(message.uid, 0.0) < CHECKPOINT_INTERVAL:
+            return
+        self._last_checkpoint[message.uid] = now
+        content = message.content
+        self.in_store(lambda store: message.db_id is not None and store.checkpoint_reply(message.db_id, content))
+
+    def forget_message(self: ZoracApp, message: Message) -> None:
+        """A failed reply replaced by a retry: drop its row, as it is gone from the conversation too."""
+        if message.db_id is not None:
+            message_id = message.db_id
+            self.in_store(lambda store: store.delete_message(message_id))
+
+    def persist_summary(self: ZoracApp, summary: Message) -> None:
+        """Store the summary, then link the messages it replaced to it."""
+        conversation = self.pane.conversation
+        archived = [m for m in summary.archived if m.db_id is not None]
+
+        def _write(store: Any) -> None:
+            summary.db_id = store.add_message(conversation.db_id, "summary", summary.content, status="complete")
+            store.archive_messages([m.db_id for m in archived], summary.db_id)
+
+        self.in_store(_write)
+
+    # ------------------------------------------------------------- conversations
+    def refresh_conversation_list(self: ZoracApp) -> None:
+        """Reload the list pane from the store (newest first)."""
+        from zorac_tui.ui.conversation_list import ConversationList
+
+        async def _reload() -> None:
+            rows = await self.from_store(lambda store: store.list_conversations(limit=LIST_LIMIT))
+            if rows is not None:
+                self.query_one(ConversationList).set_rows(rows, self.pane.conversation.db_id)
+
+        if self.store is not None:
+            self.run_worker(_reload(), group="conv-list", exclusive=True)
+
+    async def open_conversation(self: ZoracApp, conversation_id: int) -> None:
+        """Load a stored conversation: its live messages, with summaries holding their archives."""
+        def _load(store: Any) -> tuple[Any, list[Any], dict[int, list[Any]]]:
+            row = store.get_conversation(conversation_id)
+            live = store.load_messages(conversation_id)
+            archives = {m.id: store.archived_for(m.id) for m in live if m.role == "summary"}
+            return row, live, archives
+
+        loaded = await self.from_store(_load)
+        if loaded is None:
+            return
+        row, live, archives = loaded
+        conversation = Conversation(title=row.title, db_id=row.id)
+        for r in live:
+            message = message_from_row(r)
+            if r.role == "summary":
+                message.archived = [message_from_row(a) for a in archives.get(r.id, [])]
+            conversation.messages.append(message)
+        await self.show_conversation(conversation)
