@@ -48,11 +48,11 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
     CSS_PATH = [STYLES / "app.tcss"]
     TITLE = "zorac-tui"
     BINDINGS = [
-        Binding("ctrl+n", "new_conversation", "New chat"),
-        Binding("escape", "cancel_reply", "Cancel reply"),
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("escape", "cancel_reply", "Cancel"),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+s", "summarize", "Summarize"),
-        Binding("ctrl+y", "copy_reply", "Copy reply"),
+        Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo (super+y still redoes)
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("ctrl+o", "toggle_conversations", "Chats"),
         Binding("f1", "help", "Help"),
