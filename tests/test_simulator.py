@@ -522,11 +522,16 @@ async def measure(http: aiohttp.ClientSession, url: str) -> tuple[float, float, 
 
 @pytest.mark.parametrize("rate", [60.0, 2000.0])
 async def test_rate_accuracy(http, rate):
+    import gc
+
     thread = SimulatorThread(SimConfig(rate=rate, ttft=0.3, answer_tokens=200))
     url = thread.start()
+    gc.collect()
+    gc.freeze()  # a full GC pass over earlier tests' debris would delay this thread and the server thread alike
     try:
         ttft, measured, n = await measure(http, url)
     finally:
+        gc.unfreeze()
         thread.stop()
     assert n == 200
     assert abs(measured / rate - 1) < 0.03, measured
