@@ -108,3 +108,13 @@ def test_saved_config_is_private(tmp_path):
     loaded = config.read_file(cfg)
     assert loaded == {"api_key": "sk-secret-123456", "theme": "nord"}
     assert "secret" not in config.mask_secret("sk-secret-123456")
+
+
+def test_displayable_strips_terminal_control():
+    from zorac_tui.core.text import displayable
+
+    raw = "a\x1b[31mred\x1b[0m b\x00c\r\nd \x1b]0;title\x07e \x9bx \x07bell\ttab [bold]x[/bold]"
+    out = displayable(raw)
+    assert "\x1b" not in out and "\x00" not in out and "\x07" not in out and "\x9b" not in out
+    assert out == "ared b\ufffdc\nd e \ufffdx \ufffdbell\ttab [bold]x[/bold]"
+    assert displayable("plain\nand ✓ unicode") == "plain\nand ✓ unicode"

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
 from zorac_tui.core.conversation import Message, Status
+from zorac_tui.core.text import displayable
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
 FLUSH_INTERVAL = 0.06  # seconds between pushes of buffered text into the Markdown stream
@@ -35,7 +36,7 @@ def status_line(message: Message) -> Text:
     elif message.status is Status.INTERRUPTED:
         parts.append(("interrupted — the app stopped while this reply streamed", "bold yellow"))
     elif message.status is Status.ERROR and message.error:
-        parts.append((message.error, "bold red"))
+        parts.append((displayable(message.error), "bold red"))
     text = Text()
     for i, (chunk, style) in enumerate(parts):
         if i:
@@ -63,7 +64,7 @@ class MessageView(Vertical):
     def _body(self) -> Text | RichMarkdown:
         """The body renderable: plain text for the user, Markdown for replies."""
         if self.message.role == "user":
-            return Text(self.message.content)
+            return Text(displayable(self.message.content))
         if not self.message.content:
             return Text("(no text)", style="dim italic")
         return render_markdown(self.message.content)
@@ -80,7 +81,7 @@ class NoticeView(Static):
 
     def __init__(self, text: str, *, level: str = "info") -> None:
         """A notice; `level` is info, warning or error."""
-        super().__init__(Text(text), classes=f"notice -{level}", markup=False)
+        super().__init__(Text(displayable(text)), classes=f"notice -{level}", markup=False)
 
 
 class SummaryView(Vertical):

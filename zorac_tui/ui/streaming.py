@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from zorac_tui.core.conversation import Status
+from zorac_tui.core.text import displayable
 from zorac_tui.core.throughput import ThroughputMeter
 from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, StreamEvent
 from zorac_tui.ui.messages import StreamingReply
@@ -30,7 +31,7 @@ async def pump(events: AsyncIterator[StreamEvent], live: StreamingReply, meter: 
     try:
         async for event in events:
             if isinstance(event, Delta):
-                live.append(event.text)
+                live.append(displayable(event.text))
                 meter.add(event.at, event.completion_tokens)
                 if event.prompt_tokens is not None:
                     outcome.prompt_tokens = event.prompt_tokens
