@@ -1,0 +1,76 @@
+"""The database schema: the v1 DDL as first shipped and the ordered migrations that lead to the current one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 3
+
+# Kept verbatim: a database created by the first release starts here, and tests build one from it.
+V1_SCHEMA = """
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    model TEXT, server TEXT, settings TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'complete', created REAL NOT NULL,
+    prompt_tokens INTEGER, completion_tokens INTEGER, ttft_s REAL, decode_tok_s REAL, error TEXT);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, position);
+CREATE INDEX conversations_by_updated ON conversations(updated);
+"""
+
+MIGRATIONS: dict[int, str] = {
+    # v2: a summary archives the messages it replaces instead of anything being deleted.
+    2: """
+ALTER TABLE messages ADD COLUMN archived_by INTEGER REFERENCES messages(id) ON DELETE SET NULL;
+ALTER TABLE messages ADD COLUMN summary_of_count INTEGER;
+CREATE INDEX messages_archived_by ON messages(archived_by);
+""",
+    # v3: live-message counts for 10,000 listed conversations and the start-up "still streaming?"
+    # sweep read small partial indexes instead of every message row.
+    3: """
+CREATE INDEX messages_live_by_conversation ON messages(conversation_id) WHERE archived_by IS NULL;
+CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
+""",
+}
+
+
+class NewerSchemaError(Exception):
+    """The database was written by a newer zorac-tui than this one."""
+
+
+def statements(script: str) -> list[str]:
+    """Split a DDL script into statements (our DDL has no semicolons inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION in one transaction; returns the version found before."""
+    found = user_version(conn)
+    if found > SCHEMA_VERSION:
+        raise NewerSchemaError(f"schema version {found} is newer than this zorac-tui understands ({SCHEMA_VERSION})")
+    if found == SCHEMA_VERSION:
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the write lock.
+        version = user_version(conn)
+        steps = ([V1_SCHEMA] if version == 0 else []) + [MIGRATIONS[v] for v in range(max(version, 1) + 1,
+                                                                                      SCHEMA_VERSION + 1)]
+        for script in steps:
+            for sql in statements(script):
+                conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return found
