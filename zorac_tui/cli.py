@@ -85,7 +85,7 @@ def export_conversation(conversation_id: int, fmt: str, output: str | None) -> i
     """`export ID`: Markdown for people, JSON with every stat for machines."""
     import json
 
-    from zorac_tui.export import export_json, export_markdown
+    from zorac_tui.store import export_json, export_markdown
     from zorac_tui.store import StoreError
 
     try:

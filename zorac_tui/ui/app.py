@@ -141,7 +141,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
 
     async def offer_upstream_import(self, home: Path) -> None:
         """First run: offer to import ~/.zorac/session.json from the upstream client, once."""
-        from zorac_tui import export, paths
+        from zorac_tui import paths, store as export
 
         marker = paths.data_dir() / "upstream-import-offered"
         session = export.find_upstream_session(home)
