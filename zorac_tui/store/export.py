@@ -63,9 +63,13 @@ def export_markdown(store: Store, conversation_id: int) -> str:
 
 
 def export_json(store: Store, conversation_id: int) -> dict[str, Any]:
-    """Everything: the conversation's fields and every message, archived ones included, with all stats."""
+    """Everything: the conversation's fields and every message, archived ones included, with all stats.
+
+    Messages come in the order they were written: a summary follows the messages it archived (by
+    position it would sit among them, having taken the slot of the oldest one).
+    """
     conv = store.get_conversation(conversation_id)
-    messages = store.load_messages(conversation_id, include_archived=True)
+    messages = sorted(store.load_messages(conversation_id, include_archived=True), key=lambda m: m.id)
     return {
         "format": EXPORT_FORMAT,
         "exported": time.time(),
