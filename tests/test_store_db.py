@@ -1,0 +1,605 @@
+"""The conversation database on real SQLite files: CRUD, ordering, filtering, paging, summaries,
+migration from v1, concurrent writers (threads and a second process), permissions, failures,
+export, the upstream import, and a SIGKILL in the middle of a streaming reply.
+
+No stand-ins: every test opens real database files in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from zorac_tui.store import (
+    SCHEMA_VERSION,
+    V1_SCHEMA,
+    Store,
+    StoreError,
+    check_writable,
+    default_db_path,
+    export_json,
+    export_markdown,
+    find_upstream_session,
+    import_upstream_session,
+    title_from_first_message,
+)
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+CRASH_CHILD = TESTS / "store_crash_child.py"
+UPSTREAM_SESSION = TESTS / "fixtures" / "upstream" / "session.json"
+SECRET = "sk-zorac-test-9f8e7d6c5b4a"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database path whose directory does not exist yet."""
+    return tmp_path / "data" / "conversations.sqlite3"
+
+
+@pytest.fixture
+def store(db: Path):
+    """An open Store, closed after the test."""
+    s = Store(db)
+    yield s
+    s.close()
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection to look at the file behind the Store's back."""
+    return sqlite3.connect(path)
+
+
+def conversation(store: Store, title: str, n: int = 0) -> int:
+    """A conversation with `n` alternating user/assistant messages 'title:i'."""
+    conv = store.create_conversation(title, "model-x", "http://127.0.0.1:8000/v1", {"temperature": 0.5})
+    for i in range(n):
+        store.add_message(conv, "user" if i % 2 == 0 else "assistant", f"{title}:{i}")
+    return conv
+
+
+# ------------------------------------------------------------------------------ CRUD and listing
+
+
+def test_crud_roundtrip(store: Store) -> None:
+    conv = store.create_conversation("Quantizing Mistral", "mistral-awq", "http://127.0.0.1:8000/v1",
+                                     {"temperature": 0.1, "max_tokens": 256, "system_prompt": "Be brief."})
+    row = store.get_conversation(conv)
+    assert (row.id, row.title, row.model, row.server, row.message_count) == (
+        conv, "Quantizing Mistral", "mistral-awq", "http://127.0.0.1:8000/v1", 0)
+    assert row.settings == {"temperature": 0.1, "max_tokens": 256, "system_prompt": "Be brief."}
+    assert row.created == row.updated > 0
+
+    store.rename(conv, "AWQ notes")
+    assert store.get_conversation(conv).title == "AWQ notes"
+    assert [r.title for r in store.list_conversations()] == ["AWQ notes"]
+
+    store.delete(conv)
+    assert store.list_conversations() == []
+    with pytest.raises(StoreError, match=str(conv)):
+        store.get_conversation(conv)
+
+
+def test_list_is_newest_first_and_activity_moves_a_conversation_up(store: Store) -> None:
+    ids = [conversation(store, f"c{i}", 1) for i in range(4)]
+    assert [r.id for r in store.list_conversations()] == ids[::-1]
+    assert store.last_conversation_id() == ids[-1]
+    store.add_message(ids[0], "user", "back to the oldest one")
+    assert [r.id for r in store.list_conversations()] == [ids[0], ids[3], ids[2], ids[1]]
+    assert store.last_conversation_id() == ids[0]
+    assert [r.id for r in store.list_conversations(limit=2)] == [ids[0], ids[3]]
+    updated = [r.updated for r in store.list_conversations()]
+    assert updated == sorted(updated, reverse=True)
+
+
+def test_filter_is_a_substring_match_with_wildcards_escaped(store: Store) -> None:
+    titles = ["100% sure", "1000 things", "snake_case names", "snakeXcase", "C:\\path\\to", "CPATH",
+              "Rust lifetimes", "trust issues"]
+    ids = {t: store.create_conversation(t) for t in titles}
+
+    def found(query: str) -> set[str]:
+        return {r.title for r in store.list_conversations(query=query)}
+
+    assert found("%") == {"100% sure"}
+    assert found("0%") == {"100% sure"}  # would match "1000 things" if % were a wildcard
+    assert found("_") == {"snake_case names"}
+    assert found("e_c") == {"snake_case names"}  # would match "snakeXcase" if _ were a wildcard
+    assert found("\\") == {"C:\\path\\to"}
+    assert found("c:\\p") == {"C:\\path\\to"}
+    assert found("RUST") == {"Rust lifetimes", "trust issues"}  # case-insensitive
+    assert found("nothing like this") == set()
+    assert len(found("")) == len(titles)  # empty filter: everything
+    assert {r.id for r in store.list_conversations(query="rust")} == {ids["Rust lifetimes"], ids["trust issues"]}
+
+
+def test_message_counts_exclude_archived_messages(store: Store) -> None:
+    a = conversation(store, "a", 6)
+    b = conversation(store, "b", 3)
+    rows = store.load_messages(a)
+    summary = store.add_message(a, "summary", "the first four, in short")
+    store.archive_messages([m.id for m in rows[:4]], summary)
+    counts = {r.id: r.message_count for r in store.list_conversations()}
+    assert counts == {a: 3, b: 3}  # a: summary + 2 live; b: 3
+    assert store.count_messages(a) == 3
+    assert store.get_conversation(a).message_count == 3
+    assert len(store.load_messages(a, include_archived=True)) == 7
+
+
+def test_title_from_first_message() -> None:
+    assert title_from_first_message("\n  \n  Why is   my\tGPU idle?\nmore") == "Why is my GPU idle?"
+    long = title_from_first_message("x" * 200, 30)
+    assert len(long) == 30 and long.endswith("…")
+    assert title_from_first_message("") == "Untitled"
+
+
+# ------------------------------------------------------------------------------ messages
+
+
+def test_add_message_positions_are_sequential_per_conversation(store: Store) -> None:
+    a = store.create_conversation("a")
+    b = store.create_conversation("b")
+    for i in range(3):
+        store.add_message(a, "user", f"a{i}")
+        store.add_message(b, "user", f"b{i}")
+    assert [m.position for m in store.load_messages(a)] == [0, 1, 2]
+    assert [m.position for m in store.load_messages(b)] == [0, 1, 2]
+    middle = store.load_messages(a)[1].id
+    store.delete_message(middle)
+    new = store.add_message(a, "assistant", "after a deletion")
+    rows = store.load_messages(a)
+    assert [(m.position, m.content) for m in rows] == [(0, "a0"), (2, "a2"), (3, "after a deletion")]
+    assert rows[-1].id == new
+    with pytest.raises(ValueError):
+        store.add_message(a, "tool", "no such role")
+    with pytest.raises(ValueError):
+        store.add_message(a, "user", "x", status="finished")
+
+
+def test_checkpoint_then_finish_a_streaming_reply(store: Store) -> None:
+    conv = store.create_conversation("stream")
+    store.add_message(conv, "user", "count to three")
+    reply = store.add_message(conv, "assistant", "", status="streaming")
+    row = store.get_message(reply)
+    assert (row.status, row.content, row.completion_tokens) == ("streaming", "", None)
+    for text in ("one", "one, two"):
+        store.checkpoint_reply(reply, text)
+        assert store.get_message(reply).content == text
+        assert store.get_message(reply).status == "streaming"
+    before = store.get_conversation(conv).updated
+    time.sleep(0.01)
+    store.finish_message(reply, "one, two, three", "complete", prompt_tokens=21, completion_tokens=6,
+                         ttft_s=0.25, decode_tok_s=61.5)
+    done = store.get_message(reply)
+    assert (done.content, done.status, done.prompt_tokens, done.completion_tokens, done.ttft_s,
+            done.decode_tok_s, done.error) == ("one, two, three", "complete", 21, 6, 0.25, 61.5, None)
+    assert store.get_conversation(conv).updated > before
+    failed = store.add_message(conv, "assistant", "", status="streaming")
+    store.finish_message(failed, "partial", "error", error="HTTP 500: engine died")
+    assert (store.get_message(failed).status, store.get_message(failed).error) == ("error", "HTTP 500: engine died")
+    with pytest.raises(ValueError):
+        store.finish_message(failed, "x", "weird")
+
+
+def test_load_messages_pages_back_from_the_tail(store: Store) -> None:
+    conv = conversation(store, "long", 25)
+    tail = store.load_messages(conv, limit=10)
+    assert [m.content for m in tail] == [f"long:{i}" for i in range(15, 25)]
+    pages = [tail]
+    while True:
+        page = store.load_messages(conv, limit=10, before_position=pages[-1][0].position)
+        if not page:
+            break
+        pages.append(page)
+    assert [len(p) for p in pages] == [10, 10, 5]
+    stitched = [m.content for p in reversed(pages) for m in p]
+    assert stitched == [f"long:{i}" for i in range(25)]
+    assert store.load_messages(conv, limit=3, before_position=0) == []
+    assert len(store.load_messages(conv, limit=1000)) == 25
+
+
+def test_archive_links_originals_to_the_summary_which_takes_the_first_slot(store: Store) -> None:
+    conv = conversation(store, "s", 8)
+    rows = store.load_messages(conv)
+    summary = store.add_message(conv, "summary", "Summary of s:2..s:5")
+    store.archive_messages([m.id for m in rows[2:6]], summary)
+    live = store.load_messages(conv)
+    assert [m.content for m in live] == ["s:0", "s:1", "Summary of s:2..s:5", "s:6", "s:7"]
+    summary_row = store.get_message(summary)
+    assert summary_row.position == rows[2].position  # the slot of the oldest message it replaces
+    assert summary_row.summary_of_count == 4
+    assert len({m.position for m in live}) == len(live)
+    archived = store.archived_for(summary)
+    assert [m.content for m in archived] == ["s:2", "s:3", "s:4", "s:5"]
+    assert {m.archived_by for m in archived} == {summary}
+    # paging over live messages still sees the summary in its place
+    assert [m.content for m in store.load_messages(conv, limit=2, before_position=rows[6].position)] == [
+        "s:1", "Summary of s:2..s:5"]
+    # the archive survives new messages
+    store.add_message(conv, "user", "after the summary")
+    assert len(store.archived_for(summary)) == 4
+    with pytest.raises(StoreError):
+        store.archive_messages([rows[0].id], 987654)
+
+
+def test_delete_cascades_to_messages_only_of_that_conversation(store: Store, db: Path) -> None:
+    doomed = conversation(store, "doomed", 5)
+    kept = conversation(store, "kept", 2)
+    summary = store.add_message(doomed, "summary", "sum")
+    store.archive_messages([m.id for m in store.load_messages(doomed)[:2]], summary)
+    store.delete(doomed)
+    with raw(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (doomed,)).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (kept,)).fetchone()[0] == 2
+    assert [r.id for r in store.list_conversations()] == [kept]
+    assert store.integrity_ok()
+
+
+def test_delete_message_removes_one_row(store: Store) -> None:
+    conv = conversation(store, "d", 3)
+    rows = store.load_messages(conv)
+    store.delete_message(rows[2].id)
+    assert [m.content for m in store.load_messages(conv)] == ["d:0", "d:1"]
+    with pytest.raises(StoreError):
+        store.get_message(rows[2].id)
+    assert store.get_conversation(conv).message_count == 2
+
+
+def test_mark_interrupted_touches_only_streaming_replies(store: Store) -> None:
+    conv = store.create_conversation("i")
+    done = store.add_message(conv, "assistant", "done")
+    live = [store.add_message(conv, "assistant", "half", status="streaming") for _ in range(2)]
+    cancelled = store.add_message(conv, "assistant", "stopped", status="cancelled")
+    assert store.mark_interrupted() == 2
+    assert [store.get_message(m).status for m in live] == ["interrupted", "interrupted"]
+    assert store.get_message(done).status == "complete"
+    assert store.get_message(cancelled).status == "cancelled"
+    assert store.get_message(live[0]).content == "half"
+    assert store.mark_interrupted() == 0
+
+
+# ------------------------------------------------------------------------------ migration
+
+
+def test_v1_file_is_migrated_with_its_rows_intact(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    with raw(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO conversations(id, title, created, updated, model, server, settings) "
+                     "VALUES (7, 'From v1', 100.0, 200.0, 'old-model', 'http://10.0.0.2:8000/v1', "
+                     "'{\"temperature\": 0.7}')")
+        conn.executemany(
+            "INSERT INTO messages(conversation_id, position, role, content, status, created, prompt_tokens, "
+            "completion_tokens, ttft_s, decode_tok_s, error) VALUES (7, ?, ?, ?, ?, 150.0, ?, ?, ?, ?, ?)",
+            [(0, "user", "hello v1", "complete", None, None, None, None, None),
+             (1, "assistant", "hi from v1", "complete", 12, 4, 0.2, 40.0, None),
+             (2, "user", "and again", "complete", None, None, None, None, None),
+             (3, "assistant", "half a rep", "streaming", None, None, None, None, None)])
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION >= 2
+        conv = store.get_conversation(7)
+        assert (conv.title, conv.model, conv.server, conv.settings, conv.created, conv.updated) == (
+            "From v1", "old-model", "http://10.0.0.2:8000/v1", {"temperature": 0.7}, 100.0, 200.0)
+        rows = store.load_messages(7)
+        assert [(m.position, m.role, m.content, m.status) for m in rows] == [
+            (0, "user", "hello v1", "complete"), (1, "assistant", "hi from v1", "complete"),
+            (2, "user", "and again", "complete"), (3, "assistant", "half a rep", "streaming")]
+        assert (rows[1].prompt_tokens, rows[1].completion_tokens, rows[1].ttft_s, rows[1].decode_tok_s) == (
+            12, 4, 0.2, 40.0)
+        assert all(m.archived_by is None and m.summary_of_count is None for m in rows)
+        # the v2 columns work on the old rows
+        summary = store.add_message(7, "summary", "greetings were exchanged")
+        store.archive_messages([rows[0].id, rows[1].id], summary)
+        assert store.get_message(summary).summary_of_count == 2
+        assert [m.content for m in store.archived_for(summary)] == ["hello v1", "hi from v1"]
+        assert store.count_messages(7) == 3
+        assert store.mark_interrupted() == 1
+        assert store.integrity_ok()
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+        assert {"archived_by", "summary_of_count"} <= columns
+    with Store(path) as again:  # opening a current file again changes nothing
+        assert again.schema_version() == SCHEMA_VERSION
+        assert again.count_messages(7) == 3
+
+
+# ------------------------------------------------------------------------------ concurrency
+
+WRITER_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from zorac_tui.store import Store
+    store = Store(sys.argv[2])
+    conv, count = int(sys.argv[3]), int(sys.argv[4])
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together with the parent
+    for i in range(count):
+        mid = store.add_message(conv, "assistant", "", status="streaming")
+        store.checkpoint_reply(mid, f"process {i}")
+        store.finish_message(mid, f"process {i}", "complete", completion_tokens=i)
+    store.close()
+    print("done", flush=True)
+""")
+
+
+def test_two_stores_on_one_file_write_from_two_threads(db: Path) -> None:
+    first, second = Store(db), Store(db)
+    conv = first.create_conversation("shared")
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(store: Store, tag: str) -> None:
+        try:
+            start.wait()
+            for i in range(150):
+                store.add_message(conv, "user", f"{tag} {i}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(s, tag)) for s, tag in ((first, "one"), (second, "two"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    rows = second.load_messages(conv)
+    assert len(rows) == 300
+    assert {m.content for m in rows} == {f"{tag} {i}" for tag in ("one", "two") for i in range(150)}
+    assert sorted(m.position for m in rows) == list(range(300))
+    assert first.integrity_ok() and second.integrity_ok()
+    first.close()
+    second.close()
+
+
+def test_a_second_process_writes_while_this_one_does(db: Path) -> None:
+    with Store(db) as store:
+        conv = store.create_conversation("two processes")
+        child = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(ROOT), str(db), str(conv), "120"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            for i in range(120):
+                mid = store.add_message(conv, "user", f"parent {i}")
+                store.checkpoint_reply(mid, f"parent {i}!")
+            assert child.stdout.readline().strip() == "done"
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        rows = store.load_messages(conv)
+        assert len(rows) == 240
+        assert {m.content for m in rows if m.role == "user"} == {f"parent {i}!" for i in range(120)}
+        assert {m.content for m in rows if m.role == "assistant"} == {f"process {i}" for i in range(120)}
+        assert all(m.status == "complete" for m in rows)
+        assert sorted(m.position for m in rows) == list(range(240))
+        assert store.integrity_ok()
+
+
+# ------------------------------------------------------------------------------ files and failures
+
+
+def test_data_dir_is_0700_and_database_files_0600(db: Path) -> None:
+    old = os.umask(0o022)  # a typical umask that would give 0755 / 0644
+    try:
+        with Store(db) as store:
+            store.add_message(store.create_conversation("perm"), "user", "x")
+            assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+            assert stat.S_IMODE(db.stat().st_mode) == 0o600
+            wal = db.with_name(db.name + "-wal")
+            assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) == 0o600  # SQLite copies the db's mode
+    finally:
+        os.umask(old)
+
+
+def test_default_db_path_lives_in_a_private_data_dir(isolated_home: Path) -> None:
+    path = default_db_path()
+    assert path.parent == isolated_home / "data"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_unwritable_location_is_one_store_error_naming_the_path(tmp_path: Path) -> None:
+    """A directory the process cannot create files in. As a normal user, a chmod 0500 directory;
+    root ignores permission bits, so as root /proc stands in (the kernel refuses new files there
+    even to root). In both cases, also a path whose "directory" is a regular file (mkdir fails)."""
+    targets = []
+    if os.geteuid() == 0:
+        targets.append(Path("/proc") / "zorac-test.sqlite3")
+    else:
+        ro = tmp_path / "read-only"
+        ro.mkdir(mode=0o500)
+        targets.append(ro / "conversations.sqlite3")
+    blocker = tmp_path / "a-regular-file"
+    blocker.write_text("not a directory")
+    targets.append(blocker / "sub" / "conversations.sqlite3")
+    for path in targets:
+        with pytest.raises(StoreError) as err:
+            Store(path)
+        message = str(err.value)
+        assert str(path) in message and "\n" not in message, message
+        assert check_writable(path.parent) is not None
+    assert check_writable(tmp_path / "fine") is None
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("just some notes, not SQLite\n" * 50)
+    with pytest.raises(StoreError, match="notes.sqlite3"):
+        Store(path)
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def exported_chat(store: Store) -> int:
+    """A conversation with an API key in its settings, stats, a summary over two archived messages."""
+    conv = store.create_conversation("Export me", "stelterlab/Mistral-Small-24B-Instruct-2501-AWQ",
+                                     "http://127.0.0.1:8000/v1",
+                                     {"temperature": 0.3, "system_prompt": "You are terse.", "api_key": SECRET,
+                                      "VLLM_API_KEY": SECRET})
+    q1 = store.add_message(conv, "user", "What is KV cache?")
+    a1 = store.add_message(conv, "assistant", "Keys and values of past tokens, kept on the GPU.")
+    summary = store.add_message(conv, "summary", "Asked about the KV cache.")
+    store.archive_messages([q1, a1], summary)
+    store.add_message(conv, "user", "How big is it for 16k tokens?")
+    reply = store.add_message(conv, "assistant", "", status="streaming")
+    store.checkpoint_reply(reply, "About 2.5 GB")
+    store.finish_message(reply, "About 2.5 GB for Mistral-Small at 16k.", "complete", prompt_tokens=640,
+                         completion_tokens=14, ttft_s=0.42, decode_tok_s=58.3)
+    return conv
+
+
+def test_export_markdown(store: Store) -> None:
+    conv = exported_chat(store)
+    text = export_markdown(store, conv)
+    assert text.splitlines()[0] == "# Export me"
+    assert "stelterlab/Mistral-Small-24B-Instruct-2501-AWQ" in text and "http://127.0.0.1:8000/v1" in text
+    assert "You are terse." in text
+    order = [text.index(s) for s in ("Asked about the KV cache.", "How big is it for 16k tokens?",
+                                     "About 2.5 GB for Mistral-Small at 16k.")]
+    assert order == sorted(order)
+    assert "14 tokens" in text and "58.3 tok/s" in text and "TTFT 420 ms" in text
+    assert "Keys and values of past tokens" not in text  # archived: only in the JSON export
+    assert SECRET not in text and "api_key" not in text.lower()
+
+
+def test_export_json_has_everything_but_the_key(store: Store, db: Path) -> None:
+    conv = exported_chat(store)
+    data = export_json(store, conv)
+    text = json.dumps(data)
+    assert data["format"] == "zorac-tui/1"
+    assert data["conversation"]["title"] == "Export me"
+    assert data["conversation"]["settings"] == {"temperature": 0.3, "system_prompt": "You are terse."}
+    messages = data["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "summary", "user", "assistant"]
+    assert [m["content"] for m in messages if m["archived_by"] is not None] == [
+        "What is KV cache?", "Keys and values of past tokens, kept on the GPU."]
+    summary = next(m for m in messages if m["role"] == "summary")
+    assert summary["summary_of_count"] == 2 and all(
+        m["archived_by"] == summary["id"] for m in messages[:2])
+    last = messages[-1]
+    assert (last["prompt_tokens"], last["completion_tokens"], last["ttft_s"], last["decode_tok_s"],
+            last["status"]) == (640, 14, 0.42, 58.3, "complete")
+    assert SECRET not in text and "api_key" not in text.lower()
+    store.close()
+    on_disk = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.is_file())
+    assert SECRET.encode() not in on_disk
+
+
+# ------------------------------------------------------------------------------ upstream import
+
+
+def test_import_of_a_realistic_upstream_session(store: Store, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".zorac").mkdir(parents=True)
+    session = home / ".zorac" / "session.json"
+    session.write_bytes(UPSTREAM_SESSION.read_bytes())
+    assert find_upstream_session(home) == session
+    assert find_upstream_session(tmp_path / "no-such-home") is None
+    source = json.loads(session.read_text())
+    assert source[0]["role"] == "system" and source[1]["role"] == "system"  # prompt + rolling summary
+    conv = import_upstream_session(store, session)
+    row = store.get_conversation(conv)
+    assert row.title.startswith("Imported: ")
+    assert source[2]["content"][:20] in row.title
+    messages = store.load_messages(conv)
+    chat = [(m["role"], m["content"]) for m in source if m["role"] in ("user", "assistant")]
+    assert [(m.role, m.content) for m in messages if m.role != "summary"] == chat
+    summaries = [m for m in messages if m.role == "summary"]
+    assert len(summaries) == 1 and "Mistral-Small-24B AWQ" in summaries[0].content
+    assert messages[0].role == "summary"  # it summarized what came before the chat
+    assert all(m.status == "complete" for m in messages)
+    assert source[0]["content"] not in [m.content for m in messages]  # the system prompt is a setting
+    assert session.read_bytes() == UPSTREAM_SESSION.read_bytes()  # only read
+
+
+@pytest.mark.parametrize("content", [
+    b"{ this is not json",
+    b"\xff\xfe\x00 binary garbage",
+    b'{"role": "user", "content": "a dict, not a list"}',
+    b'["just", "strings"]',
+    b'[{"content": "no role"}]',
+    b"[]",
+    b"42",
+])
+def test_malformed_upstream_sessions_are_store_errors(store: Store, tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "session.json"
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as err:
+        import_upstream_session(store, path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert store.list_conversations() == []  # nothing half-imported
+
+
+def test_missing_upstream_session_is_a_store_error(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="missing.json"):
+        import_upstream_session(store, tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------------------ SIGKILL mid-reply
+
+
+def test_sigkill_mid_reply_keeps_the_last_checkpoint(tmp_path: Path) -> None:
+    db = tmp_path / "crash" / "conversations.sqlite3"
+    child = subprocess.Popen([sys.executable, str(CRASH_CHILD), str(db), "0.2"], stdout=subprocess.PIPE, text=True)
+    lengths: list[int] = []
+    try:
+        first = child.stdout.readline().split()
+        assert first[0] == "reply", first
+        reply_id = int(first[1])
+        lines: list[str] = []
+
+        def read() -> None:
+            for line in child.stdout:
+                lines.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 20
+        started = time.monotonic()
+        # at least ~1.5 s of streaming and a few checkpoints, then kill without warning
+        while (time.monotonic() - started < 1.5 or len(lines) < 4) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        reader.join(timeout=5)
+        lengths = [int(x) for x in lines]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert len(lengths) >= 3, lengths
+    assert lengths == sorted(lengths)
+    with Store(db) as store:
+        assert store.integrity_ok()
+        reply = store.get_message(reply_id)
+        assert reply.status == "streaming"
+        # a length is printed only after its commit returned, so every announced checkpoint is in the
+        # file; at most one more (committed, not yet announced) may be there too
+        assert len(reply.content) >= lengths[-2]
+        assert len(reply.content) in (lengths[-1], lengths[-1] + lengths[0])
+        assert reply.content == "token " * (len(reply.content) // len("token "))
+        user = store.load_messages(reply.conversation_id)[0]
+        assert (user.role, user.content) == ("user", "Tell me a long story, please.")
+        assert store.mark_interrupted() == 1
+        assert store.get_message(reply_id).status == "interrupted"
+        assert store.get_message(reply_id).content == reply.content
