@@ -177,7 +177,9 @@ class PersistFlow:
                 self.query_one(ConversationList).set_rows(rows, self.pane.conversation.db_id)
 
         if self.store is not None:
-            self.run_worker(_reload(), group="conv-list", exclusive=True)
+            # the function, not a coroutine: a refresh cancelled by the next one before it started
+            # then leaves no never-awaited coroutine behind (a RuntimeWarning on every quick succession)
+            self.run_worker(_reload, group="conv-list", exclusive=True)
 
     async def open_conversation(self: ZoracApp, conversation_id: int) -> None:
         """Load a stored conversation: its live messages, with summaries holding their archives."""
