@@ -141,6 +141,14 @@ class ChatClient:
             )
         return self._sdk
 
+    async def warm_up(self) -> None:
+        """Make one cheap request (GET /models) so the SDK's lazy imports and connection setup
+        do not land inside the first reply's time to first token."""
+        try:
+            await self._client().models.list()
+        except Exception:  # a warm-up that fails changes nothing: the real request reports errors
+            pass
+
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
         if self._sdk is not None:

@@ -184,11 +184,9 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             self.header.server_state = "unreachable"
             self.header.server_detail = self.settings.base_url
             if not announced:
-                reason = info.error or "no models listed"
-                await self.pane.add_notice(
-                    f"Cannot reach the server at {self.settings.base_url} ({reason}). Start vLLM "
-                    f"or run `zorac-tui --demo`; retrying every {RECONNECT_INTERVAL:.0f} s — "
-                    "you can type meanwhile, nothing is lost.", level="warning")
+                reason = info.error or f"{self.settings.base_url} lists no models"
+                await self.pane.add_notice(f"{reason} · Retrying every {RECONNECT_INTERVAL:.0f} s; type meanwhile, "
+                                           "nothing is lost (no server? try `zorac-tui --demo`).", level="warning")
                 announced = True
             await asyncio.sleep(RECONNECT_INTERVAL)
         await self.on_server_ready(info, probe_mod)
@@ -203,6 +201,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         if self.client is None:
             self.client = client_mod.ChatClient(self.settings.base_url, self.settings.api_key,
                                                 stall_timeout=self.settings.stall_timeout)
+            await self.client.warm_up()
         version = f"{info.flavor} {info.version}" if info.version else info.flavor
         self.header.model = self.model
         self.header.server_state = "connected"
