@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
@@ -39,6 +39,17 @@ SLASH_COMMANDS = {
     "/retry": ("retry", "send the last message again"),
     "/copy": ("copy_reply", "copy the last reply"),
     "/help": ("help", "list keys and commands"),
+}
+
+PALETTE_TITLES = {
+    "new_conversation": "New conversation",
+    "cancel_reply": "Cancel the streaming reply",
+    "retry": "Retry the last message",
+    "summarize": "Summarize older messages",
+    "copy_reply": "Copy the last reply",
+    "toggle_sidebar": "Show or hide the sidebar",
+    "toggle_conversations": "Conversation list",
+    "help": "Help: keys, commands and what the numbers mean",
 }
 
 
@@ -304,6 +315,16 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             config.save_value("theme", theme.name)
         except (OSError, config.ConfigError) as exc:
             self.notify(f"Theme not saved: {exc}", severity="warning")
+
+    def get_system_commands(self, screen):
+        """Textual's own commands, then every zorac-tui action, so the palette (Ctrl+P) offers them all."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if binding.action in ("quit",) or not binding.description:
+                continue
+            method = getattr(self, f"action_{binding.action}")
+            title = PALETTE_TITLES.get(binding.action, binding.description)
+            yield SystemCommand(f"{title} ({binding.key})", (method.__doc__ or "").strip(), method)
 
     def action_help(self) -> None:
         """Show every key binding, slash command and what the figures mean."""
