@@ -171,7 +171,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             if conv_id is not None:
                 self.refresh_conversation_list()
                 await self.open_conversation(conv_id)
-                self.notify(f"Imported {session}")
+                self.notify(f"Imported {session}", markup=False)
 
         self.push_screen(Confirm(f"Import your Zorac session from {session}? (y/n)"), _answer)
 
@@ -254,7 +254,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         if listing.display:
             if self.store is None:
                 self.notify(self.store_error or "Conversations are not being saved (no database).",
-                            severity="warning")
+                            severity="warning", markup=False)  # holds a path: "[" must not be markup
             self.refresh_conversation_list()
             listing.query_one("#conv-filter").focus()
         else:

@@ -42,32 +42,41 @@ class PersistFlow:
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zorac-store")
         self._last_checkpoint = {}
 
-        def _open() -> Any:
-            db = store_mod.Store(path or store_mod.default_db_path())
-            interrupted = db.mark_interrupted()
-            return db, interrupted
-
-        def _done(fut: Future) -> None:
+        # Everything that reaches back into the app runs inside the submitted task, on the store
+        # thread. A done-callback would not do: when the future is already finished (a failure on
+        # the very first mkdir is that fast) add_done_callback runs it at once on the app's thread,
+        # where call_from_thread raises, and the notice or the start-up step is lost.
+        def _open() -> None:
             try:
-                self.store, interrupted = fut.result()
+                db = store_mod.Store(path or store_mod.default_db_path())
+                interrupted = db.mark_interrupted()
             except Exception as exc:  # StoreError or anything sqlite raises on a broken disk
-                self.call_from_thread(self.store_failed, exc)
+                self._tell_app(self.store_failed, exc)
                 return
+            self.store = db
             if interrupted:
-                self.call_from_thread(self.notify, f"{interrupted} reply(ies) were interrupted when the app "
-                                                   "last stopped; their text up to the last second is kept.")
-            self.call_from_thread(self.refresh_conversation_list)
-            self.call_from_thread(self.on_store_ready)
+                self._tell_app(self.notify, f"{interrupted} reply(ies) were interrupted when the app "
+                                            "last stopped; their text up to the last second is kept.")
+            self._tell_app(self.refresh_conversation_list)
+            self._tell_app(self.on_store_ready)
 
-        self._store_thread.submit(_open).add_done_callback(_done)
+        self._store_thread.submit(_open)
+
+    def _tell_app(self: ZoracApp, fn: Any, *args: Any) -> None:
+        """From the store thread: run fn(*args) on the app's loop and wait; nothing if the app has gone."""
+        try:
+            self.call_from_thread(fn, *args)
+        except RuntimeError:  # the app stopped meanwhile
+            pass
 
     def store_failed(self: ZoracApp, exc: BaseException) -> None:
         """Say once that saving failed; the conversation stays in memory."""
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if self.store_error != message:
             self.store_error = message
+            # not markup: the message holds a path, and "[" in a path would be eaten or raise
             self.notify(f"Not saved: {message} — your messages stay on screen and in memory.",
-                        severity="error", timeout=10)
+                        severity="error", timeout=10, markup=False)
 
     def in_store(self: ZoracApp, fn: Any, *args: Any, **kwargs: Any) -> Future | None:
         """Run fn(store, …) on the store thread; errors are reported, never raised."""
@@ -75,16 +84,13 @@ class PersistFlow:
             return None
 
         def _call() -> Any:
-            return fn(self.store, *args, **kwargs)
+            try:
+                return fn(self.store, *args, **kwargs)
+            except Exception as exc:
+                self._tell_app(self.store_failed, exc)
+                raise
 
-        def _done(fut: Future) -> None:
-            exc = fut.exception()
-            if exc is not None:
-                self.call_from_thread(self.store_failed, exc)
-
-        fut = self._store_thread.submit(_call)
-        fut.add_done_callback(_done)
-        return fut
+        return self._store_thread.submit(_call)
 
     async def from_store(self: ZoracApp, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Await fn(store, …) on the store thread; None (and a notice) on failure."""
