@@ -30,7 +30,7 @@ from zorac_tui.core.conversation import Status
 from zorac_tui.store import Store, default_db_path
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.conversation import INITIAL_TAIL
-from zorac_tui.ui.conversation_list import Confirm, ConversationList, TextPrompt
+from zorac_tui.ui.conversation_list import MAX_SHOWN, Confirm, ConversationList, TextPrompt
 from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
 
 TESTS = Path(__file__).resolve().parent
@@ -75,7 +75,8 @@ def shown(app: ZoracApp) -> list[str]:
 def listed(app: ZoracApp) -> list[int]:
     """Conversation ids the list pane currently shows, top to bottom."""
     options = app.query_one("#conv-options", OptionList)
-    return [int(options.get_option_at_index(i).id) for i in range(options.option_count)]
+    found = (options.get_option_at_index(i) for i in range(options.option_count))
+    return [int(o.id) for o in found if o.id is not None]
 
 
 def toasts(app: ZoracApp) -> list[str]:
@@ -244,6 +245,32 @@ async def test_list_filters_as_you_type_and_enter_opens(tmp_path: Path) -> None:
             assert [m.content for m in db_rows(db, rust)][:3] == ["What is 'a?", "A lifetime parameter.",
                                                                    "And 'static?"]
             assert len(db_rows(db, rust)) == 4
+
+
+async def test_a_long_list_shows_the_newest_and_filtering_reaches_the_rest(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    total = MAX_SHOWN + 25
+    with Store(db) as store:
+        ids = [store.create_conversation(f"chat {i:04d}" + (" — the oldest one" if i == 0 else ""))
+               for i in range(total)]
+        store.add_message(ids[0], "user", "from long ago")
+        store.add_message(ids[0], "assistant", "still here")
+        for conv in ids[1:]:  # every other conversation is more recent than the oldest one
+            store.add_message(conv, "user", "hi")
+    with running_simulator(fast_config()) as sim:
+        app = history_app(sim, db)
+        async with app.run_test(size=SIZE) as pilot:
+            await store_ready(pilot)
+            listing = await show_list(pilot, MAX_SHOWN)
+            assert len(listing.rows) == total
+            assert listed(app) == ids[::-1][:MAX_SHOWN]
+            options = app.query_one("#conv-options", OptionList)
+            more = options.get_option_at_index(options.option_count - 1)
+            assert more.disabled and "25 more" in str(more.prompt)
+            await pilot.press(*"OLDEST")
+            await wait_for(pilot, lambda: listed(app) == [ids[0]], what="the filter to reach the oldest")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: shown(app) == ["from long ago", "still here"], what="the oldest opened")
 
 
 async def test_rename_with_r_and_delete_with_d(tmp_path: Path) -> None:
