@@ -91,6 +91,20 @@ async def summary(pilot, app: ZoracApp) -> None:
     await pilot.pause(0.3)
 
 
+async def conversations(pilot, app: ZoracApp) -> None:
+    """The conversation list beside an open conversation."""
+    for prompt in ("How do I undo a git commit?", "What is AWQ quantization?", "Explain the KV cache in vLLM"):
+        await send(pilot, app, prompt)
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.3)
+    await pilot.press("ctrl+o")
+    await pilot.pause(0.5)
+    await pilot.press("tab", "down", "enter")
+    await wait_for(pilot, lambda: bool(app.pane.conversation.messages))
+    await pilot.press("ctrl+o", "ctrl+o")
+    await pilot.pause(0.8)
+
+
 async def no_gpu(pilot, app: ZoracApp) -> None:
     """A machine without an NVIDIA driver: the GPU panel says so, the rest works."""
     await send(pilot, app, "Give me a quick git tip")
@@ -103,6 +117,7 @@ async def main() -> int:
     await shoot("gauge-near-limit", SimConfig(max_model_len=1900, **fast),
                 {"auto_summarize": False, "max_tokens": 512}, near_limit)
     await shoot("summary", SimConfig(max_model_len=16384, **fast), {"keep_recent": 2}, summary)
+    await shoot("conversations", SimConfig(**fast), {}, conversations)
     await shoot("no-gpu", SimConfig(**fast), {}, no_gpu, demo=False)
     return 0
 

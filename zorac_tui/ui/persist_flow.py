@@ -126,9 +126,8 @@ class PersistFlow:
 
         return self.in_store(_create)
 
-    def persist_message(self: ZoracApp, message: Message) -> None:
+    def persist_message(self: ZoracApp, message: Message, conversation: Conversation) -> None:
         """Insert a new message (a user message is committed before it is sent) or store its final state."""
-        conversation = self.pane.conversation
         self.ensure_conversation_row(conversation)
         stats = message.stats or ReplyStats()
 
@@ -182,7 +181,7 @@ class PersistFlow:
             if rows is not None:
                 self.query_one(ConversationList).set_rows(rows, self.pane.conversation.db_id)
 
-        if self.store is not None:
+        if self.store is not None and not self._closing:
             # the function, not a coroutine: a refresh cancelled by the next one before it started
             # then leaves no never-awaited coroutine behind (a RuntimeWarning on every quick succession)
             self.run_worker(_reload, group="conv-list", exclusive=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from zorac_tui.core.conversation import Message, ReplyStats, Status
+from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
 from zorac_tui.core.throughput import ThroughputMeter
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui.messages import MessageView, StreamingReply
@@ -49,7 +49,7 @@ class ReplyFlow:
         message = self.pane.conversation.add(Message("user", text))
         if self.pane.conversation.title == "New conversation":
             self.pane.conversation.title = " ".join(text.split())[:60] or "Untitled"
-        self.persist_message(message)
+        self.persist_message(message, self.pane.conversation)
         await self.pane.add_message(message)
         self.start_reply()
 
@@ -66,9 +66,9 @@ class ReplyFlow:
         if self.client is None:
             outcome = StreamOutcome(error=f"Not connected to {self.settings.base_url} yet — your message is "
                                           "kept; press Ctrl+R to send it once the server is up.")
-            await self.finish_reply(live, outcome, payload)
+            await self.finish_reply(live, outcome, payload, conversation)
             return
-        self.persist_message(message)
+        self.persist_message(message, conversation)
         self.meter = meter = ThroughputMeter(time.perf_counter())
         ticker = self.set_interval(SIDEBAR_REFRESH, lambda: self.tick_live(live))
         self.header.server_state = "streaming"
@@ -87,7 +87,7 @@ class ReplyFlow:
             self.offer_summarize_and_retry()
         elif outcome.status is Status.ERROR and outcome.error:
             outcome.error += " · Ctrl+R retries"
-        await self.finish_reply(live, outcome, payload)
+        await self.finish_reply(live, outcome, payload, conversation)
 
     def tick_live(self: ZoracApp, live: StreamingReply) -> None:
         """Refresh the live footer and the throughput panel; checkpoint the partial reply."""
@@ -101,13 +101,13 @@ class ReplyFlow:
         self.checkpoint_message(live.message)
 
     async def finish_reply(self: ZoracApp, live: StreamingReply, outcome: StreamOutcome,
-                           payload: list[dict[str, str]]) -> None:
+                           payload: list[dict[str, str]], conversation: Conversation) -> None:
         """Settle the live reply into a finished message with its stats line."""
         message = live.message
         message.status, message.error, message.note = outcome.status, outcome.error, outcome.note
         meter, self.meter = self.meter, None
         if self._closing or not live.is_attached:  # the app is shutting down: save, touch no widget
-            self.persist_message(message)
+            self.persist_message(message, conversation)
             return
         if meter is not None and meter.first_at is not None:
             reading = meter.reading()
@@ -116,7 +116,7 @@ class ReplyFlow:
                                        estimated=reading.estimated)
             self.query_one(ThroughputPanel).show_finished(reading)
             self.query_one(Sidebar).note_reply(reading.average_tok_s)
-        self.persist_message(message)
+        self.persist_message(message, conversation)
         await self.pane.settle_reply(live)
         if self.header.server_state == "streaming":
             self.header.server_state = "connected"
