@@ -149,7 +149,10 @@ def run_app(settings, *, continue_last: bool = False) -> int:
         from pathlib import Path
 
         app = ZoracApp(settings, demo=settings.demo, continue_last=continue_last, offer_import_from=Path.home())
-        app.run()
+        try:
+            app.run()
+        finally:
+            app.close_store()  # pending writes finish before the process ends
     except Exception:  # Textual restores the terminal before this point
         log.exception("crash outside the app loop")
         print(f"zorac-tui: unexpected error — see {log_path or 'the log'}", file=sys.stderr)

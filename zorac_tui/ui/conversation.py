@@ -57,7 +57,7 @@ class ConversationPane(VerticalScroll):
         """Load older messages when the user reaches the top."""
         super().watch_scroll_y(old, new)
         if new <= 0 and self._unmounted_before:
-            self.run_worker(self.load_older(), group="history", exclusive=True)
+            self.run_worker(self.load_older, group="history", exclusive=True)
 
     async def add_message(self, message: Message) -> MessageView:
         """Append a finished message."""
