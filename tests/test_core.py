@@ -118,3 +118,11 @@ def test_displayable_strips_terminal_control():
     assert "\x1b" not in out and "\x00" not in out and "\x07" not in out and "\x9b" not in out
     assert out == "ared b\ufffdc\nd e \ufffdx \ufffdbell\ttab [bold]x[/bold]"
     assert displayable("plain\nand ✓ unicode") == "plain\nand ✓ unicode"
+
+
+def test_config_file_with_key_is_made_private(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('api_key = "sk-123456789"\n')
+    os.chmod(cfg, 0o644)
+    assert config.read_file(cfg)["api_key"] == "sk-123456789"
+    assert stat.S_IMODE(os.stat(cfg).st_mode) == 0o600

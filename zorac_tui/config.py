@@ -86,6 +86,8 @@ def read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Config file {path} cannot be read: {exc}") from None
+    if "api_key" in data:
+        _keep_private(path)
     known = {f.name for f in fields(Settings)}
     values = {}
     for key, raw in data.items():
@@ -93,6 +95,15 @@ def read_file(path: Path) -> dict[str, Any]:
             raise ConfigError(f"Config file {path}: unknown setting {key!r}")
         values[key] = _coerce(key, raw, f"Config file {path}")
     return values
+
+
+def _keep_private(path: Path) -> None:
+    """A file holding the API key is made 0600 if others could read it."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 def read_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
