@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print saved conversations (id, date, messages, title) and exit")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("config", help="show every setting, its environment variable and the config file path")
+    from zorac_tui.bench.command import add_arguments as add_bench_arguments
+
+    add_bench_arguments(sub.add_parser("bench", help="measure TTFT and decode tok/s against the reference figures"))
     export = sub.add_parser("export", help="write one conversation out as Markdown or JSON")
     export.add_argument("id", type=int, help="conversation id (see --list)")
     export.add_argument("--format", choices=("md", "json"), default="md")
@@ -112,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "config":
         return show_config()
+    if args.command == "bench":
+        from zorac_tui.bench.command import run as run_bench
+
+        return run_bench(args)
     if args.command == "export":
         return export_conversation(args.id, args.format, args.output)
     if args.list_conversations:
