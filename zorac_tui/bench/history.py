@@ -97,16 +97,16 @@ def history_rows(docs: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return rows
 
 
-HEADERS = ("date (UTC)", "model", "server", "in/out", "TTFT s", "tok/s", "best aggr.", "GiB", "req.")
+HEADERS = ("date (UTC)", "model", "server", "in/out", "TTFT s", "tok/s", "max aggr.", "GiB", "req.")
 
 
 def history_table(docs: list[dict[str, Any]]) -> Table:
     """A compact table of past runs, oldest first (model without its organisation prefix)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption="tok/s: decode median at the lowest concurrency; "
-                  "best aggr.: highest aggregate tok/s @ its concurrency; GiB: peak VRAM", caption_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, caption="tok/s: decode median at the lowest concurrency; "
+                  "max aggr.: highest aggregate tok/s @ its concurrency; GiB: peak VRAM", caption_justify="left")
     for i, name in enumerate(HEADERS):
         table.add_column(name, justify="left" if i < 4 else "right", no_wrap=i != 1,
-                         overflow="fold" if i == 1 else "ellipsis")
+                         overflow="fold" if i == 1 else "ellipsis", min_width=16 if i == 1 else None)
     for row in history_rows(docs):
         table.add_row(*(Text(cell) for cell in row))
     return table

@@ -325,6 +325,14 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             method = getattr(self, f"action_{binding.action}")
             title = PALETTE_TITLES.get(binding.action, binding.description)
             yield SystemCommand(f"{title} ({binding.key})", (method.__doc__ or "").strip(), method)
+        yield SystemCommand("Benchmark the server", "Measure TTFT and decode tok/s like `zorac-tui bench`",
+                            self.action_bench)
+
+    def action_bench(self) -> None:
+        """Open the bench screen: TTFT, decode tok/s and aggregate throughput of this server, live."""
+        from zorac_tui.ui.bench_screen import BenchScreen
+
+        self.push_screen(BenchScreen.for_app(self))
 
     def action_help(self) -> None:
         """Show every key binding, slash command and what the figures mean."""
