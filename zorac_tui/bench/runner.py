@@ -19,7 +19,6 @@ a second and at every phase change. Failures raise BenchError with an exit code 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -303,13 +302,6 @@ def _failure(event: Failed) -> BenchError:
     return BenchError(EXIT_FAILED, f"A bench request failed: {event.message}")
 
 
-def _supports_extra_body() -> bool:
-    """Whether ChatClient.stream accepts extra_body (for vLLM's `ignore_eos`)."""
-    from zorac_tui.server.client import ChatClient
-
-    return "extra_body" in inspect.signature(ChatClient.stream).parameters
-
-
 # ------------------------------------------------------------------------------------------ measuring
 async def measure_stream(client: Any, model: str, messages: list[dict], max_tokens: int,
                          tracker: _Tracker | None = None, extra: dict | None = None) -> StreamResult:
@@ -402,7 +394,7 @@ async def run_bench(config: BenchConfig,
     if server.max_model_len is not None and prompt.tokens + config.max_tokens > server.max_model_len:
         raise BenchError(EXIT_CONTEXT, f"Context too small: the prompt takes {prompt.tokens:,} tokens + --max-tokens "
                                        f"{config.max_tokens:,} > {server.max_model_len:,} (max_model_len)")
-    ignore_eos = server.flavor == "vllm" and _supports_extra_body()
+    ignore_eos = server.flavor == "vllm"  # generate exactly max_tokens, as benchmarks should
     extra = {"ignore_eos": True} if ignore_eos else None
     warm_tokens = min(config.max_tokens, WARMUP_MAX_TOKENS) if config.warmup else 0
     per_level = config.runs * config.max_tokens

@@ -174,8 +174,12 @@ class ChatClient:
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        extra_body: dict[str, Any] | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Send one chat request and yield its events; never raises except CancelledError."""
+        """Send one chat request and yield its events; never raises except CancelledError.
+
+        `extra_body` carries server-specific sampling parameters (e.g. vLLM's `ignore_eos`).
+        """
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -186,6 +190,8 @@ class ChatClient:
             kwargs["max_tokens"] = max_tokens
         if temperature is not None:
             kwargs["temperature"] = temperature
+        if extra_body:
+            kwargs["extra_body"] = extra_body
         try:
             sdk_stream = await self._client().chat.completions.create(**kwargs)
         except asyncio.CancelledError:
