@@ -155,7 +155,8 @@ def tokens_phrase(count: int, exact: bool) -> str:
 def dropped_message(count: int, exact: bool) -> str:
     """One line for a connection lost mid-reply."""
     if count == 0:
-        return "The connection to the server was lost before the first token arrived"
+        return ("The connection to the server was lost before the first token arrived — if the prompt is long, "
+                "it may exceed the server's context window (llama.cpp closes the stream then); see its log")
     return (
         f"The connection to the server was lost mid-reply after {tokens_phrase(count, exact)}"
         " — the partial reply is kept"
