@@ -314,7 +314,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         try:
             config.save_value("theme", theme.name)
         except (OSError, config.ConfigError) as exc:
-            self.notify(f"Theme not saved: {exc}", severity="warning")
+            self.notify(f"Theme not saved: {exc}", severity="warning", markup=False)  # holds a path
 
     def get_system_commands(self, screen):
         """Textual's own commands, then every zorac-tui action, so the palette (Ctrl+P) offers them all."""
@@ -348,7 +348,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         entry = SLASH_COMMANDS.get(text.split()[0].lower())
         if entry is None:
             known = ", ".join(SLASH_COMMANDS)
-            self.notify(f"Unknown command {text.split()[0]!r} — known: {known}", severity="warning")
+            self.notify(f"Unknown command {text.split()[0]!r} — known: {known}", severity="warning",
+                        markup=False)  # the user's text: "[/]" would crash the toast
             return True
         await self.run_action(entry[0])
         return True
