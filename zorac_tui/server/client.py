@@ -332,6 +332,9 @@ class ChatClient:
             )
         if isinstance(exc, _Malformed):
             return self._failed(FailureKind.MALFORMED, E.malformed_message(str(exc), n, exact))
+        if isinstance(exc, UnicodeDecodeError):  # the SDK decodes each SSE line strictly
+            what = "a chunk that is not valid UTF-8"
+            return self._failed(FailureKind.MALFORMED, E.malformed_message(what, n, exact), detail=repr(exc))
         if isinstance(exc, openai.APIError):  # a `data: {"error": …}` event mid-stream
             said, code = E.message_from_doc({"error": exc.body} if exc.body is not None else exc.message)
             said = said or exc.message
