@@ -14,6 +14,15 @@ MAX_BYTES = 1_000_000
 BACKUPS = 3
 
 
+class PrivateRotatingFileHandler(RotatingFileHandler):
+    """A RotatingFileHandler whose every file, the ones started by a rollover included, is created 0600."""
+
+    def _open(self):
+        """Open (creating 0600, whatever the umask) for appending."""
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class SecretFilter(logging.Filter):
     """Replaces every occurrence of the secrets in a record's final text with ***."""
 
@@ -43,7 +52,9 @@ def setup_logging(secrets: list[str] | None = None, directory: Path | None = Non
         path = folder / LOG_NAME
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        handler = RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+        elif path.stat().st_mode & 0o077:  # left readable by an older version or by hand
+            os.chmod(path, 0o600)
+        handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
