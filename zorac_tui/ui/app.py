@@ -53,6 +53,22 @@ PALETTE_TITLES = {
 }
 
 
+def _scrub_trace(trace: Any, secret: str | None) -> None:
+    """Replace `secret` with *** in a rich Trace's messages, notes and lines (chained and grouped included)."""
+    if not secret:
+        return
+    for stack in trace.stacks:
+        stack.exc_value = stack.exc_value.replace(secret, "***")
+        stack.notes = [note.replace(secret, "***") for note in stack.notes]
+        if stack.syntax_error is not None:
+            stack.syntax_error.msg = stack.syntax_error.msg.replace(secret, "***")
+            stack.syntax_error.line = stack.syntax_error.line.replace(secret, "***")
+        for frame in stack.frames:
+            frame.line = frame.line.replace(secret, "***")
+        for group in stack.exceptions:
+            _scrub_trace(group, secret)
+
+
 class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
     """Chat with a local inference server while watching GPU, throughput and context."""
 
@@ -291,6 +307,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         import logging
         import sys
 
+        from rich.console import Group
         from rich.segment import Segments
         from rich.text import Text as RichText
         from rich.traceback import Traceback
@@ -298,11 +315,15 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         error = sys.exc_info()[1] or self._exception
         logging.getLogger("zorac_tui").error("unexpected error", exc_info=error)
         self.bell()
-        self._exit_renderables.append(Segments(self.console.render(
-            Traceback(show_locals=False, width=None, suppress=[]), self.console.options)))
-        self._exit_renderables.append(RichText(
+        trace = None
+        if error is not None:  # the exception's own words may hold the key: scrubbed as in the log
+            trace = Traceback.extract(type(error), error, error.__traceback__, show_locals=False)
+            _scrub_trace(trace, self.settings.api_key)
+        # One renderable: Textual prints only the first of several (and a "1 of 2 errors shown" note).
+        self._exit_renderables.append(Group(Segments(self.console.render(
+            Traceback(trace, show_locals=False, width=None, suppress=[]), self.console.options)), RichText(
             "zorac-tui stopped on an unexpected error (logged in the state dir: zorac-tui.log). "
-            "Saved conversations are intact; `zorac-tui --continue` reopens the last one."))
+            "Saved conversations are intact; `zorac-tui --continue` reopens the last one.")))
         self._close_messages_no_wait()
 
     def remember_theme(self, theme) -> None:
