@@ -160,7 +160,7 @@ class BudgetFlow:
         events = self.client.stream(request, model=self.model, max_tokens=max_tokens,
                                     temperature=self.settings.temperature)
         outcome = await pump(events, live, meter)
-        if self._closing or not live.is_attached:
+        if self.shutting_down or not live.is_attached:
             return
         await live.finish()
         await live.remove()

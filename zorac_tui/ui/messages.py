@@ -14,7 +14,7 @@ from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import displayable
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
-FLUSH_INTERVAL = 0.06  # seconds between pushes of buffered text into the Markdown stream
+FLUSH_INTERVAL = 0.1  # seconds between pushes of buffered text into the Markdown stream
 
 
 def render_markdown(text: str) -> RichMarkdown:

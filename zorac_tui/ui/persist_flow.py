@@ -178,10 +178,10 @@ class PersistFlow:
 
         async def _reload() -> None:
             rows = await self.from_store(lambda store: store.list_conversations(limit=LIST_LIMIT))
-            if rows is not None:
+            if rows is not None and not self.shutting_down:
                 self.query_one(ConversationList).set_rows(rows, self.pane.conversation.db_id)
 
-        if self.store is not None and not self._closing:
+        if self.store is not None and not self.shutting_down:
             # the function, not a coroutine: a refresh cancelled by the next one before it started
             # then leaves no never-awaited coroutine behind (a RuntimeWarning on every quick succession)
             self.run_worker(_reload, group="conv-list", exclusive=True)

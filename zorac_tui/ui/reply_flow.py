@@ -6,10 +6,12 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.css.query import NoMatches
 
 from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
 from zorac_tui.core.throughput import ThroughputMeter
 from zorac_tui.server.events import FailureKind
+from zorac_tui.ui.conversation import ConversationPane
 from zorac_tui.ui.messages import MessageView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.sidebar import Sidebar
@@ -27,6 +29,11 @@ class ReplyFlow:
 
     reply_worker = None
     meter: ThroughputMeter | None = None
+
+    @property
+    def shutting_down(self: ZoracApp) -> bool:
+        """True once the app began to exit: workers then save what they have and touch no widget."""
+        return bool(self._exit or self._closing or not self._running)
 
     @property
     def streaming(self: ZoracApp) -> bool:
@@ -87,7 +94,15 @@ class ReplyFlow:
             self.offer_summarize_and_retry()
         elif outcome.status is Status.ERROR and outcome.error:
             outcome.error += " · Ctrl+R retries"
-        await self.finish_reply(live, outcome, payload, conversation)
+        try:
+            await self.finish_reply(live, outcome, payload, conversation)
+        except NoMatches:
+            if not self.ui_gone():
+                raise  # a real bug, not an exit racing the end of a reply
+
+    def ui_gone(self: ZoracApp) -> bool:
+        """Whether the main screen's widgets are gone (the app is exiting)."""
+        return self.shutting_down or not self.query(ConversationPane)
 
     def tick_live(self: ZoracApp, live: StreamingReply) -> None:
         """Refresh the live footer and the throughput panel; checkpoint the partial reply."""
@@ -106,7 +121,7 @@ class ReplyFlow:
         message = live.message
         message.status, message.error, message.note = outcome.status, outcome.error, outcome.note
         meter, self.meter = self.meter, None
-        if self._closing or not live.is_attached:  # the app is shutting down: save, touch no widget
+        if self.shutting_down or not live.is_attached:  # the app is exiting: save, touch no widget
             self.persist_message(message, conversation)
             return
         if meter is not None and meter.first_at is not None:
@@ -118,6 +133,8 @@ class ReplyFlow:
             self.query_one(Sidebar).note_reply(reading.average_tok_s)
         self.persist_message(message, conversation)
         await self.pane.settle_reply(live)
+        if self.ui_gone():
+            return
         if self.header.server_state == "streaming":
             self.header.server_state = "connected"
         if outcome.prompt_tokens is not None and self.counter is not None:
