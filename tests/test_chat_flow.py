@@ -56,7 +56,8 @@ async def test_markdown_streams_live_then_settles_into_one_light_view():
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await send(pilot, "stream it")
-            live = await wait_for(pilot, lambda: app.pane.query(StreamingReply).first(None), what="live reply")
+            live = await wait_for(pilot, lambda: (q := app.pane.query(StreamingReply)) and q.first(),
+                                  what="live reply")
             await wait_for(pilot, lambda: "Plan" in live.query_one(Markdown).source, what="markdown text")
             await wait_for(pilot, lambda: reply_to(app, "stream it"), timeout=20, what="reply")
             assert not app.pane.query(StreamingReply)
