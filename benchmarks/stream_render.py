@@ -37,8 +37,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def measure(rate: float) -> dict:
-    """One stream at `rate` into a fresh app; returns the figures."""
+async def measure(rate: float, nvml_module=None, **settings) -> dict:
+    """One stream at `rate` into a fresh app (optionally a pynvml stand-in and extra settings); the figures."""
     os.environ.setdefault("ZORAC_HOME", tempfile.mkdtemp(prefix="zorac-bench-"))
     os.environ["ZORAC_OFFLINE"] = "1"
     from textual import events
@@ -53,7 +53,8 @@ async def measure(rate: float) -> dict:
     sim = SimulatorProcess(SimConfig(rate=rate, ttft=TTFT, answer_tokens=TOKENS))
     base_url = sim.start()
     try:
-        app = ZoracApp(Settings(base_url=base_url, max_tokens=4096, auto_summarize=False))
+        app = ZoracApp(Settings(base_url=base_url, max_tokens=4096, auto_summarize=False, **settings),
+                       nvml_module=nvml_module)
         async with app.run_test(size=(120, 40)) as pilot:
             while app.client is None or app.counter is None:
                 await pilot.pause(0.05)
