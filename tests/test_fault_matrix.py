@@ -327,7 +327,7 @@ async def test_a_50000_token_reply_completes_and_the_app_stays_responsive() -> N
     counts 50,000 tokens, and a key typed into the prompt mid-stream shows up there."""
     config = fast_config(rate=20_000.0, answer_tokens=50_000, max_model_len=100_000)
     with running_simulator_process(config) as sim:
-        app = make_app(sim, max_tokens=50_000)
+        app = make_app(sim, max_tokens=50_000, auto_summarize=False)  # 50,000 + 50,000 reserve: past 80%
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             set_prompt(app, "write a book")
