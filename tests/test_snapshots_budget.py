@@ -10,6 +10,7 @@ from __future__ import annotations
 from uihelpers import connected, fast_config, idle_budget, make_app, running_simulator, set_prompt, wait_for
 
 from zorac_tui.ui.gauge import ContextGauge
+from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.sidebar import Sidebar
 
 SIZE = (100, 30)
@@ -43,6 +44,9 @@ def gauge_snapshot(snap_compare, text: str, level: str, send: bool = False) -> b
             gauge = app.query_one(ContextGauge)
             assert gauge.has_class("-warning") == (level == "warning")
             assert gauge.has_class("-over") == (level == "over")
+            app.query_one(PromptInput).cursor_blink = False  # the cursor is drawn or not by timing
+            app.set_focus(None)
+            await pilot.pause(0.2)
 
         return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
