@@ -24,3 +24,8 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "zorac-home"
     monkeypatch.setenv("ZORAC_HOME", str(home))
     return home
+
+
+# End-to-end tests (tests/appdriver.py): `sim_factory(config=None, port=0, **overrides)` starts a
+# SimulatorThread on 127.0.0.1 (fast by default) and stops it when the test ends.
+from appdriver import sim_factory  # noqa: E402,F401

@@ -106,7 +106,7 @@ class ReplyFlow:
 
     def tick_live(self: ZoracApp, live: StreamingReply) -> None:
         """Refresh the live footer and the throughput panel; checkpoint the partial reply."""
-        if self.meter is None:
+        if self.meter is None or self.ui_gone():  # the app is exiting: its widgets are already gone
             return
         reading = self.meter.reading(time.perf_counter())
         self.query_one(ThroughputPanel).show_live(reading)

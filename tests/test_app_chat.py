@@ -1,0 +1,320 @@
+"""End to end: the real app chatting with the project's simulator over real HTTP on 127.0.0.1 (Pilot-driven)."""
+
+from __future__ import annotations
+
+import re
+
+from appdriver import (
+    SIZE,
+    ask,
+    assistant_messages,
+    body_text,
+    chat_requests,
+    connected,
+    footer_text,
+    gauge_text,
+    header_text,
+    make_app,
+    notices,
+    prompt,
+    screen_text,
+    send,
+    streaming_view,
+    toasts,
+    type_text,
+    user_texts,
+    visible_text,
+    wait_for,
+    wait_reply,
+    wait_tokens,
+)
+from textual.widgets import Markdown
+
+from zorac_tui.core.conversation import Status
+from zorac_tui.demo import tokens
+from zorac_tui.ui.messages import MessageView, StreamingReply
+
+STATS = re.compile(r"^(\d[\d,]*) tokens · (\d+\.\d) tok/s · TTFT (\d+) ms · prompt (\d[\d,]*)$")
+RICH_REPLY = (
+    "# Deployment plan\n\n"
+    "| step | owner |\n|---|---|\n| build | ci |\n| ship | ops |\n\n"
+    "```python\nprint('ready')\n```\n\n"
+    "Done with **all** of it.\n"
+)
+LONG_TEXT = "\n\n".join(" ".join(f"word{i}-{j}" for j in range(8)) for i in range(60))
+MARKUP = "[bold]x[/bold] [/] [link=http://a]y[/link]"
+
+
+def expected_completion_tokens(text: str) -> int:
+    """What the simulator (as vLLM) reports as completion tokens for `text`: its pieces plus the EOS token."""
+    return len(tokens.split(text)) + 1
+
+
+async def test_header_shows_the_only_served_model_and_its_window(sim_factory):
+    sim = sim_factory(model="org/solo-model-AWQ", max_model_len=8192)
+    app = make_app(sim.base_url)  # configured model is the default one, which this server does not serve
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "model: detecting" in header_text(app) or app.client, what="first header")
+        await connected(pilot)
+        assert app.model == "org/solo-model-AWQ" and app.max_model_len == 8192
+        header = header_text(app)
+        assert "org/solo-model-AWQ" in header and "● connected" in header and "vllm 0.32.0" in header
+        assert any("model org/solo-model-AWQ" in n and "only model served" in n and "context 8,192 tokens" in n
+                   for n in notices(app)), notices(app)
+        assert "/ 8,192 tokens" in gauge_text(app) and "window server" in gauge_text(app)
+
+
+async def test_configured_model_is_chosen_among_several(sim_factory):
+    sim = sim_factory(model="alpha", extra_models=["beta", "gamma"], max_model_len=4096, reply_text="from beta")
+    app = make_app(sim.base_url, model="beta")
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        assert app.model == "beta" and app.model_note == "configured"
+        assert "beta" in header_text(app) and "alpha" not in header_text(app)
+        reply = await ask(pilot, "which model?")
+        assert reply.status is Status.COMPLETE and reply.content == "from beta"
+        assert chat_requests(sim)[-1]["model"] == "beta"
+
+
+async def test_a_reply_streams_in_full_with_stats(sim_factory):
+    text = "Paris is the capital of France. It sits on the Seine."
+    sim = sim_factory(reply_text=text)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        reply = await ask(pilot, "Capital of France?")
+        assert reply.status is Status.COMPLETE and reply.error is None
+        assert reply.content == text
+        assert " ".join(body_text(app, reply).split()) == text
+        stats = reply.stats
+        assert stats is not None and not stats.estimated
+        assert stats.completion_tokens == expected_completion_tokens(text)
+        assert stats.prompt_tokens and stats.decode_tok_s and stats.ttft_s
+        footer = footer_text(app, reply)
+        match = STATS.match(footer)
+        assert match, footer
+        assert int(match.group(1)) == stats.completion_tokens and int(match.group(4)) == stats.prompt_tokens
+        assert "cancelled" not in footer and "≈" not in footer
+        body = chat_requests(sim)[-1]
+        assert body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+        assert body["messages"][0]["role"] == "system"
+        assert body["messages"][-1] == {"role": "user", "content": "Capital of France?"}
+        assert app.header.server_state == "connected"
+
+
+async def test_markdown_renders_while_streaming_then_settles(sim_factory):
+    tail = "More prose follows here. " * 40  # ~160 tokens at 100 tok/s: the stream lasts over a second
+    sim = sim_factory(reply_text=RICH_REPLY + "\n" + tail, rate=100.0)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await send(pilot, "plan it")
+        await wait_for(pilot, lambda: streaming_view(app) is not None, what="the live reply")
+        live = streaming_view(app)
+        markdown = live.query_one(Markdown)
+
+        def blocks() -> set[str]:
+            return {type(block).__name__ for block in markdown.children}
+
+        await wait_for(pilot, lambda: {"MarkdownH1", "MarkdownTable", "MarkdownFence"} <= blocks(),
+                       what="heading, table and code blocks in the live Markdown")
+        reply = assistant_messages(app)[-1]
+        assert reply.status is Status.STREAMING and live.is_attached  # rendered while still streaming
+        live_text = visible_text(app, live)
+        assert "Deployment plan" in live_text and "# Deployment" not in live_text
+        assert "print('ready')" in live_text and "```" not in live_text
+        reply = await wait_reply(pilot, "plan it", timeout=20)
+        assert reply.status is Status.COMPLETE and reply.content == RICH_REPLY + "\n" + tail
+        assert not app.pane.query(StreamingReply) and not app.pane.query(Markdown)  # settled: one light view
+        body = body_text(app, reply)
+        assert "Deployment plan" in body and "# Deployment" not in body
+        assert "print('ready')" in body and "```" not in body
+        assert "build" in body and "|---|" not in body and "**all**" not in body and "all of it" in body
+
+
+async def test_llamacpp_profile_says_estimated_and_configured_window(sim_factory):
+    text = "Hello from a llama.cpp-like server."
+    sim = sim_factory(profile="llamacpp", reply_text=text)
+    app = make_app(sim.base_url, context_window=12000)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await connected(pilot)
+        assert app.max_model_len is None
+        assert "llamacpp" in header_text(app)
+        assert any("assuming 12,000" in n for n in notices(app)), notices(app)
+        gauge = gauge_text(app)
+        assert "/ 12,000 tokens" in gauge and "window configured" in gauge
+        reply = await ask(pilot, "hi there")
+        assert reply.status is Status.COMPLETE and reply.content == text
+        assert reply.stats.estimated
+        footer = footer_text(app, reply)
+        assert footer.startswith("≈") and "≈ counted per chunk: server sent no usage" in footer
+        assert "window configured" in gauge_text(app)
+        assert "stream_options" not in chat_requests(sim)[-1] or chat_requests(sim)[-1]["stream"]
+
+
+async def test_escape_cancels_and_keeps_the_partial_reply(sim_factory):
+    sim = sim_factory(reply_text=LONG_TEXT, rate=60.0)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await send(pilot, "tell me everything")
+        await wait_tokens(pilot, 5)
+        await pilot.press("escape")
+        reply = await wait_reply(pilot, "tell me everything")
+        assert reply.status is Status.CANCELLED and reply.error is None
+        assert reply.content and LONG_TEXT.startswith(reply.content) and reply.content != LONG_TEXT
+        assert "cancelled by you — partial reply kept" in footer_text(app, reply)
+        assert app.header.server_state == "connected"
+        assert user_texts(app) == ["tell me everything"]
+
+
+async def test_ctrl_n_starts_a_new_conversation_and_keeps_the_old_one(sim_factory):
+    sim = sim_factory(reply_text="first answer")
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await ask(pilot, "first question")
+        old = app.pane.conversation
+        assert app.pane.query(MessageView)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.pane.conversation is not old, what="a new conversation")
+        assert app.pane.conversation.messages == [] and not app.pane.query(MessageView)
+        assert old in app.conversations and [m.content for m in old.messages] == ["first question", "first answer"]
+        assert "first answer" not in screen_text(app)
+        reply = await ask(pilot, "second question")
+        assert reply.status is Status.COMPLETE
+        assert [m["content"] for m in chat_requests(sim)[-1]["messages"][1:]] == ["second question"]
+
+
+async def test_up_and_down_recall_previous_prompts(sim_factory):
+    sim = sim_factory(reply_text="ok")
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        for text in ("alpha one", "beta two"):
+            await ask(pilot, text)
+        box = prompt(app)
+        await type_text(pilot, "draft")
+        await pilot.press("up")
+        assert box.text == "beta two"
+        await pilot.press("up")
+        assert box.text == "alpha one"
+        await pilot.press("up")
+        assert box.text == "alpha one"  # the oldest stays
+        await pilot.press("down")
+        assert box.text == "beta two"
+        await pilot.press("down")
+        assert box.text == "draft"  # back to what was being typed
+        await pilot.press("up", "enter")
+        reply = await wait_reply(pilot, "beta two")
+        assert reply.status is Status.COMPLETE and user_texts(app) == ["alpha one", "beta two", "beta two"]
+
+
+async def test_shift_enter_and_ctrl_j_insert_newlines_instead_of_sending(sim_factory):
+    sim = sim_factory(reply_text="got three lines")
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        box = prompt(app)
+        await type_text(pilot, "one")
+        await pilot.press("shift+enter")
+        await type_text(pilot, "two")
+        await pilot.press("ctrl+j")
+        await type_text(pilot, "three")
+        assert box.text == "one\ntwo\nthree"
+        assert app.pane.conversation.messages == [] and chat_requests(sim) == []
+        await pilot.press("enter")
+        reply = await wait_reply(pilot, "one\ntwo\nthree")
+        assert reply.content == "got three lines" and box.text == ""
+        assert chat_requests(sim)[-1]["messages"][-1]["content"] == "one\ntwo\nthree"
+
+
+async def test_prompt_stays_editable_while_streaming_and_enter_keeps_the_text(sim_factory):
+    sim = sim_factory(reply_text=LONG_TEXT, rate=30.0)  # far longer than the test: cancelled at the end
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await connected(pilot)
+        await send(pilot, "stream slowly")
+        await wait_tokens(pilot, 3)
+        box = prompt(app)
+        assert box.has_focus
+        await type_text(pilot, "next one", keys=True)
+        await pilot.press("backspace", "backspace", "backspace", "e")
+        assert box.text == "next e" and app.streaming
+        assert "next e" in visible_text(app, box)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("still streaming" in t for t in toasts(app)), what="the refusal toast")
+        assert box.text == "next e" and app.streaming
+        assert user_texts(app) == ["stream slowly"] and len(chat_requests(sim)) == 1
+        await pilot.press("escape")
+        await wait_reply(pilot, "stream slowly")
+        sim.simulator.config.rate = 2000.0
+        await pilot.press("enter")  # now it goes
+        reply = await wait_reply(pilot, "next e", timeout=20)
+        assert reply.status is Status.COMPLETE and user_texts(app) == ["stream slowly", "next e"]
+
+
+async def test_ctrl_y_copies_the_last_reply(sim_factory):
+    sim = sim_factory(reply_text="copy **me** exactly\n\n- one\n- two")
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await ask(pilot, "give me something to copy")
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "copy **me** exactly\n\n- one\n- two"  # the Markdown source, not the rendering
+        assert prompt(app).text == ""
+
+
+async def test_markup_looking_text_is_shown_literally(sim_factory):
+    model_text = f"{MARKUP} and [red]not red[/red] [/"
+    sim = sim_factory(reply_text=model_text)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        reply = await ask(pilot, MARKUP)
+        assert reply.status is Status.COMPLETE and reply.content == model_text
+        user = app.pane.conversation.messages[-2]
+        assert body_text(app, user).strip() == MARKUP
+        assert " ".join(body_text(app, reply).split()) == model_text
+        shown = screen_text(app)
+        assert MARKUP in shown and "[red]not red[/red] [/" in shown
+        assert app.is_running
+        await pilot.press("ctrl+y")
+        assert app.clipboard == model_text
+
+
+async def test_auto_scroll_follows_the_stream_unless_the_user_scrolled_up(sim_factory):
+    sim = sim_factory(reply_text=LONG_TEXT, rate=250.0)  # ~1,000 tokens: still streaming when cancelled
+    app = make_app(sim.base_url)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await connected(pilot)
+        pane = app.pane
+        await send(pilot, "a long one")
+        await wait_for(pilot, lambda: pane.max_scroll_y > 10, timeout=15, what="the reply to overflow the pane")
+        for _ in range(4):  # while it grows, the pane stays at the end
+            await pilot.pause(0.1)
+            assert pane.scroll_y >= pane.max_scroll_y - 2, (pane.scroll_y, pane.max_scroll_y)
+        pane.focus()
+        await pilot.press("pageup")
+        await pilot.pause(0.1)
+        held, grown = pane.scroll_y, pane.max_scroll_y
+        assert held < grown - 5 and app.streaming
+        await wait_for(pilot, lambda: pane.max_scroll_y > grown + 10, timeout=15, what="more text below")
+        assert pane.scroll_y == held  # the stream does not pull the reader back down
+        assert app.streaming
+        await pilot.press("escape")
+        reply = await wait_reply(pilot, "a long one")
+        assert reply.status is Status.CANCELLED and pane.scroll_y < pane.max_scroll_y - 10
+
+
+async def test_quitting_mid_stream_exits_cleanly(sim_factory):
+    sim = sim_factory(reply_text=LONG_TEXT, rate=40.0)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await send(pilot, "long story")
+        await wait_tokens(pilot, 3)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+    assert app.return_code == 0 and app._exception is None
