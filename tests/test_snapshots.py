@@ -1,0 +1,62 @@
+"""Snapshots of the main screen after one short reply, at 120x40 (full sidebar) and 80x24 (narrow sidebar).
+
+The real app against the simulator (fixed model, window and reply text). What varies from run to run is
+pinned before the picture is taken, and only that:
+- the GPU: a machine without an NVIDIA driver (FakePynvml whose nvmlInit fails as pynvml's does), so the
+  GPU and memory panels say why they are empty instead of showing this machine's hardware;
+- /metrics: polled once, before the reply (metrics_interval of an hour), so the server panel is idle;
+- the header's server URL, which carries the simulator's random port;
+- the measured decode tok/s and TTFT (under the reply and in the throughput panel); token counts are the
+  simulator's and stay as measured.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+
+from appdriver import ask, connected, make_app, wait_for
+from fakes.fake_pynvml import FakePynvml, NVMLError_LibraryNotFound
+
+from zorac_tui.core.conversation import Status
+from zorac_tui.ui.sidebar import Sidebar
+from zorac_tui.ui.throughput_panel import ThroughputPanel
+
+REPLY = "**Hello.** I run on your own GPU.\n\n- ask about `vLLM`\n- or paste an error message"
+MODEL = "org/Snapshot-Model-AWQ"
+PINNED_TOK_S, PINNED_TTFT = 62.5, 0.312
+
+
+def snapshot_app(sim_factory):
+    """A non-demo app on a machine without NVIDIA driver, against a fixed simulator."""
+    sim = sim_factory(model=MODEL, max_model_len=8192, reply_text=REPLY)
+    return make_app(sim.base_url, model=MODEL, nvml_module=FakePynvml(init_error=NVMLError_LibraryNotFound),
+                    telemetry_interval=3600.0, metrics_interval=3600.0, max_tokens=512)
+
+
+async def after_one_reply(pilot) -> None:
+    """Connect, let /metrics answer once, ask one question, then pin what varies."""
+    app = pilot.app
+    await connected(pilot)
+    sidebar = app.query_one(Sidebar)
+    await wait_for(pilot, lambda: sidebar.server_stats is not None, what="the first /metrics poll")
+    reply = await ask(pilot, "Hi! What can you do?")
+    assert reply.status is Status.COMPLETE and reply.content == REPLY
+    await wait_for(pilot, lambda: not any(w.is_running for w in app.workers
+                                          if w.group in ("budget", "auto-summary")), what="the recount")
+    app.header.server_detail = "vllm 0.32.0 · http://127.0.0.1:8000/v1"
+    reply.stats = replace(reply.stats, decode_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
+    app.pane.view_for(reply).refresh_message()
+    panel = app.query_one(ThroughputPanel)
+    panel.last = replace(panel.last, average_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
+    panel.history = deque([PINNED_TOK_S], maxlen=panel.history.maxlen)
+    panel.update(panel.render_text())
+    await pilot.pause()
+
+
+def test_main_screen_after_one_reply_120x40(snap_compare, sim_factory):
+    assert snap_compare(snapshot_app(sim_factory), terminal_size=(120, 40), run_before=after_one_reply)
+
+
+def test_main_screen_after_one_reply_80x24(snap_compare, sim_factory):
+    assert snap_compare(snapshot_app(sim_factory), terminal_size=(80, 24), run_before=after_one_reply)
