@@ -1,60 +1,99 @@
-"""Opt-in: the chat flow against a real server at ZORAC_TEST_BASE_URL (vLLM or llama.cpp); skipped without it.
+"""Opt-in: the chat flow against a real server (vLLM or llama.cpp) at ZORAC_TEST_BASE_URL; skipped without it.
 
-    ZORAC_TEST_BASE_URL=http://127.0.0.1:8000/v1 python -m pytest -m real_server
+    ZORAC_TEST_BASE_URL=http://127.0.0.1:8000/v1 python -m pytest -m real_server     # vLLM
+    ZORAC_TEST_BASE_URL=http://127.0.0.1:8091/v1 python -m pytest -m real_server     # llama.cpp
+
+/work/shared/real-servers/ (README) starts both on a CPU-only machine with SmolLM2-135M. The same flow is
+tested against the simulator in test_app_chat.py; these tests check that the real servers agree.
+Replies are kept short: the test models are tiny and CPU-bound.
 """
 
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
+import re
 
 import pytest
-from uihelpers import SIZE, make_app, reply_to, set_prompt, wait_for
+from appdriver import (
+    SIZE,
+    Status,
+    ask,
+    footer_text,
+    gauge_text,
+    header_text,
+    make_app,
+    notices,
+    send,
+    user_texts,
+    wait_for,
+    wait_reply,
+    wait_tokens,
+)
 
-from zorac_tui.core.conversation import Status
 from zorac_tui.ui.gauge import ContextGauge
 
 BASE_URL = os.environ.get("ZORAC_TEST_BASE_URL", "")
+EXACT_STATS = re.compile(r"^(\d[\d,]*) tokens · (\d+\.\d) tok/s · TTFT (\d+ ms|\d+\.\d\d s) · prompt (\d[\d,]*)")
+ESTIMATED_STATS = re.compile(r"^≈(\d[\d,]*) tokens · ≈(\d+\.\d) tok/s · TTFT (\d+ ms|\d+\.\d\d s)")
 
-pytestmark = [
-    pytest.mark.real_server,
-    pytest.mark.skipif(not BASE_URL, reason="set ZORAC_TEST_BASE_URL to a running vLLM or llama.cpp server"),
-]
-
-
-def real_app(**settings):
-    """The app against the real server (small replies: the test models are tiny and CPU-bound)."""
-    return make_app(SimpleNamespace(base_url=BASE_URL), **{"max_tokens": 48, "stall_timeout": 60, **settings})
+pytestmark = pytest.mark.real_server
 
 
-async def test_real_server_chat_stream_and_stats():
-    app = real_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.client is not None, timeout=30, what="connection")
-        set_prompt(app, "Write one short sentence about the sea.")
-        await pilot.press("enter")
-        reply = await wait_for(pilot, lambda: reply_to(app, "Write one short sentence about the sea."),
-                               timeout=120, what="reply")
+@pytest.fixture
+def base_url() -> str:
+    """The real server's URL, or a clean skip that says how to run these tests."""
+    if not BASE_URL:
+        pytest.skip("set ZORAC_TEST_BASE_URL to a running vLLM or llama.cpp server "
+                    "(see /work/shared/real-servers/README.md)")
+    return BASE_URL
+
+
+async def connect(pilot):
+    """Wait until the app has adopted the real server (model loading can take a while)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.client is not None and app.header.server_state == "connected", 60,
+                   "the app to connect to the real server")
+    await wait_for(pilot, lambda: app.query_one(ContextGauge).budget is not None, 30, "the first gauge count")
+    return app
+
+
+async def test_connect_send_stream_and_stats(base_url):
+    app = make_app(base_url, max_tokens=48, stall_timeout=60.0)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await connect(pilot)
+        served = [m.id for m in app.server.models]
+        assert app.model in served and app.model in header_text(app) and "● connected" in header_text(app)
+        assert any(f"model {app.model}" in n for n in notices(app)), notices(app)
+        reply = await ask(pilot, "Write one short sentence about the sea.", timeout=120)
         assert reply.status is Status.COMPLETE, reply.error
         assert reply.content.strip()
         stats = reply.stats
         assert stats.completion_tokens and stats.decode_tok_s and stats.ttft_s
+        assert stats.completion_tokens <= 48 + 1
+        footer = footer_text(app, reply)
         if app.server.flavor == "vllm":
+            assert app.max_model_len and f"/ {app.max_model_len:,} tokens" in gauge_text(app)
             assert not stats.estimated and stats.prompt_tokens
-            await wait_for(pilot, lambda: app.query_one(ContextGauge).budget is not None, what="gauge")
-            assert app.query_one(ContextGauge).budget.exact
-        else:
-            assert stats.estimated  # llama.cpp sends no usage in streams
+            assert EXACT_STATS.match(footer), footer
+            assert app.query_one(ContextGauge).budget.exact and "window server" in gauge_text(app)
+        else:  # llama.cpp: no usage in streams, no max_model_len in /v1/models
+            assert app.max_model_len is None and "window configured" in gauge_text(app)
+            assert stats.estimated and ESTIMATED_STATS.match(footer), footer
+            assert "server sent no usage" in footer
+        print(f"\n[{app.server.flavor} {app.server.version or ''}] {app.model}: {footer}")
 
 
-async def test_real_server_cancel_keeps_partial_text():
-    app = real_app(max_tokens=400)
+async def test_cancel_keeps_the_partial_reply_and_the_app_goes_on(base_url):
+    app = make_app(base_url, max_tokens=400, stall_timeout=60.0)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.client is not None, timeout=30, what="connection")
-        set_prompt(app, "Tell me a long story about a lighthouse keeper.")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: app.meter is not None and app.meter.tokens >= 3, timeout=60, what="tokens")
+        await connect(pilot)
+        question = "Tell me a long story about a lighthouse keeper."
+        await send(pilot, question)
+        await wait_tokens(pilot, 5, timeout=60)
         await pilot.press("escape")
-        reply = await wait_for(pilot, lambda: reply_to(app, "Tell me a long story about a lighthouse keeper."),
-                               timeout=30, what="cancelled reply")
-        assert reply.status is Status.CANCELLED and reply.content
+        reply = await wait_reply(pilot, question, timeout=30)
+        assert reply.status is Status.CANCELLED and reply.content.strip()
+        assert "cancelled by you — partial reply kept" in footer_text(app, reply)
+        second = await ask(pilot, "Say hello.", timeout=120)
+        assert second.status is Status.COMPLETE, second.error
+        assert user_texts(app) == [question, "Say hello."]
