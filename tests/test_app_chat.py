@@ -11,6 +11,7 @@ from appdriver import (
     body_text,
     chat_requests,
     connected,
+    flat,
     footer_text,
     gauge_text,
     header_text,
@@ -27,12 +28,14 @@ from appdriver import (
     wait_for,
     wait_reply,
     wait_tokens,
+    widget_text,
 )
 from textual.widgets import Markdown
 
 from zorac_tui.core.conversation import Status
 from zorac_tui.demo import tokens
 from zorac_tui.ui.messages import MessageView, StreamingReply
+from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 STATS = re.compile(r"^(\d[\d,]*) tokens · (\d+\.\d) tok/s · TTFT (\d+) ms · prompt (\d[\d,]*)$")
 RICH_REPLY = (
@@ -43,6 +46,11 @@ RICH_REPLY = (
 )
 LONG_TEXT = "\n\n".join(" ".join(f"word{i}-{j}" for j in range(8)) for i in range(60))
 MARKUP = "[bold]x[/bold] [/] [link=http://a]y[/link]"
+
+
+def panel_text(app) -> str:
+    """What the sidebar's throughput panel says (its text before wrapping, on one line)."""
+    return flat(app.query_one(ThroughputPanel).render_text().plain)
 
 
 def expected_completion_tokens(text: str) -> int:
@@ -101,6 +109,8 @@ async def test_a_reply_streams_in_full_with_stats(sim_factory):
         assert body["messages"][0]["role"] == "system"
         assert body["messages"][-1] == {"role": "user", "content": "Capital of France?"}
         assert app.header.server_state == "connected"
+        panel = panel_text(app)
+        assert f"· {stats.completion_tokens} tok" in panel and "≈" not in panel
 
 
 async def test_markdown_renders_while_streaming_then_settles(sim_factory):
@@ -150,7 +160,16 @@ async def test_llamacpp_profile_says_estimated_and_configured_window(sim_factory
         footer = footer_text(app, reply)
         assert footer.startswith("≈") and "≈ counted per chunk: server sent no usage" in footer
         assert "window configured" in gauge_text(app)
-        assert "stream_options" not in chat_requests(sim)[-1] or chat_requests(sim)[-1]["stream"]
+        assert re.search(r"last +≈[\d.]+ tok/s · TTFT \d+ ms · ≈\d+ tok", panel_text(app))
+        sim.simulator.config.reply_text, sim.simulator.config.rate = LONG_TEXT, 40.0
+        await send(pilot, "and slowly?")  # while it streams, every count is marked as an estimate too
+        await wait_for(pilot, lambda: (live := streaming_view(app)) is not None and "TTFT" in widget_text(
+            live.query_one(".footer")), what="the live stats line")
+        live_line = flat(widget_text(streaming_view(app).query_one(".footer")))
+        assert re.match(r"≈[\d.]+ tok/s · ≈\d+ tokens · TTFT \d+ ms · Esc cancels", live_line), live_line
+        assert re.search(r"now +≈[\d.]+ tok/s +≈\d+ tok", panel_text(app))
+        await pilot.press("escape")
+        assert (await wait_reply(pilot, "and slowly?")).status is Status.CANCELLED
 
 
 async def test_escape_cancels_and_keeps_the_partial_reply(sim_factory):

@@ -111,7 +111,8 @@ class ReplyFlow:
         reading = self.meter.reading(time.perf_counter())
         self.query_one(ThroughputPanel).show_live(reading)
         if reading.ttft_s is not None:
-            live.set_footer(Text(f"{fmt_rate(reading.live_tok_s, reading.estimated)} · {reading.tokens:,} tokens · "
+            live.set_footer(Text(f"{fmt_rate(reading.live_tok_s, reading.estimated)} · "
+                                 f"{'≈' if reading.estimated else ''}{reading.tokens:,} tokens · "
                                  f"TTFT {fmt_ms(reading.ttft_s)} · Esc cancels", style="dim"))
         self.checkpoint_message(live.message)
 

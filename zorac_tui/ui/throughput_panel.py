@@ -68,7 +68,7 @@ class ThroughputPanel(Static):
         if self.streaming and live is not None:
             text.append("now   ", style="dim")
             text.append(fmt_rate(live.live_tok_s, live.estimated), style="bold cyan")
-            text.append(f"  {live.tokens:,} tok\n")
+            text.append(f"  {'≈' if live.estimated else ''}{live.tokens:,} tok\n")  # counted per chunk: an estimate
             text.append("TTFT  ", style="dim")
             text.append(fmt_ms(live.ttft_s) + " (this reply)\n")
             text.append_text(sparkline(list(self.live_history), width))
@@ -80,7 +80,7 @@ class ThroughputPanel(Static):
         if last is not None:
             text.append("last  ", style="dim")
             text.append(fmt_rate(last.average_tok_s, last.estimated), style="bold")
-            text.append(f" · TTFT {fmt_ms(last.ttft_s)} · {last.tokens:,} tok\n")
+            text.append(f" · TTFT {fmt_ms(last.ttft_s)} · {'≈' if last.estimated else ''}{last.tokens:,} tok\n")
         if self.history:
             text.append("replies ", style="dim")
             text.append_text(sparkline(list(self.history), width - 8, style="green"))
