@@ -7,7 +7,8 @@ pinned before the picture is taken, and only that:
 - /metrics: polled once, before the reply (metrics_interval of an hour), so the server panel is idle;
 - the header's server URL, which carries the simulator's random port;
 - the measured decode tok/s and TTFT (under the reply and in the throughput panel); token counts are the
-  simulator's and stay as measured.
+  simulator's and stay as measured;
+- the prompt's blinking cursor (shown steadily).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import replace
 
-from appdriver import ask, connected, make_app, wait_for
+from appdriver import ask, connected, make_app, prompt, wait_for
 from fakes.fake_pynvml import FakePynvml, NVMLError_LibraryNotFound
 
 from zorac_tui.core.conversation import Status
@@ -51,6 +52,10 @@ async def after_one_reply(pilot) -> None:
     panel.last = replace(panel.last, average_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
     panel.history = deque([PINNED_TOK_S], maxlen=panel.history.maxlen)
     panel.update(panel.render_text())
+    box = prompt(app)
+    box.cursor_blink = False  # a blinking cursor is on or off depending on when the picture is taken
+    box.refresh()  # redraw now: the line cache may hold the cursor from its last blink
+    assert box.has_focus
     await pilot.pause()
 
 
