@@ -16,7 +16,7 @@ Each cell streams a 2,000-token reply twice:
 - typing pass: a key ('z', then backspace, …) posted to the prompt every 100 ms while the reply streams.
 
 Figures:
-- lag: the simulator writing the reply's last token → the whole text in the live Markdown *and* the
+- lag: the simulator writing the reply's last token → the whole text drawn in the live reply *and* the
   screen refreshed after it (a callback queued with call_after_refresh runs after the compositor has
   rendered that change; in --terminal mode also after its bytes were written to the terminal).
   `settled` is the same up to the finished reply mounted as one light widget.
@@ -173,7 +173,6 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
                       alive: Callable[[], bool]) -> dict:
     """Send one prompt, measure the reply as it streams and settles; the figures of this pass."""
     from textual import events
-    from textual.widgets import Markdown
 
     from zorac_tui.ui.prompt import PromptInput
 
@@ -182,8 +181,8 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
     loop_done = asyncio.Event()
     settled = asyncio.Event()
     t: dict[str, float] = {}
-    written = [0]  # characters handed to the live Markdown so far
-    appends: list[tuple[float, int]] = []  # (after Markdown.append, characters written by then)
+    written = [0]  # characters drawn in the live reply so far
+    appends: list[tuple[float, int]] = []  # (after a flush drew new text, characters drawn by then)
     painted: list[tuple[float, int]] = []  # (after the refresh that followed it, length)
     edits: list[tuple[float, int]] = []  # (after TextArea.edit, prompt length)
     edits_painted: list[tuple[float, int]] = []
@@ -197,22 +196,17 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
 
     async def start_reply(*args: Any, **kwargs: Any) -> Any:
         live = await original_start(*args, **kwargs)
-        markdown = live.query_one(Markdown)
-        original_append = markdown.append
+        original_flush = live.flush
 
-        def append(fragment: str) -> Any:
-            awaitable = original_append(fragment)
-            written[0] += len(fragment)  # counted per fragment: the widget may hold only the tail
-            n = written[0]
-
-            async def timed() -> None:
-                await awaitable
+        def flush() -> None:
+            original_flush()
+            n = len(live.shown_text)
+            if n != written[0]:
+                written[0] = n
                 appends.append((CLOCK(), n))
                 app.call_after_refresh(after_refresh, painted, n)
 
-            return timed()
-
-        markdown.append = append
+        live.flush = flush
         return live
 
     async def settle_reply(live: Any) -> Any:
@@ -580,7 +574,7 @@ def print_table(label: str, cells: list[dict]) -> None:
               f"{'':8}{fmt(k.get('echo_p50_ms'), '.1f'):>8} {fmt(k.get('echo_p95_ms')):>5} {fmt(k.get('echo_max_ms')):>5}"
               f" {fmt(k.get('echo_painted_p50_ms')):>7} {fmt(k.get('keys'), 'd') if k else '—':>4}"
               f" {fmt(k.get('dropped'), 'd') if k else '—':>4} {fmt(k.get('stall_p95_ms')):>9} {fmt(k.get('cpu_pct')):>5}")
-    print("  (ms; lag = last token written by the server → whole text on screen; 'in md' = in the Markdown widget, "
+    print("  (ms; lag = last token written by the server → whole text on screen; 'in md' = drawn in the live reply, "
           "before the refresh; settle = finished view on screen)")
 
 

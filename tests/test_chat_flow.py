@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-from textual.widgets import Markdown
 from uihelpers import (
     SIZE,
     connected,
@@ -58,10 +57,10 @@ async def test_markdown_streams_live_then_settles_into_one_light_view():
             await send(pilot, "stream it")
             live = await wait_for(pilot, lambda: (q := app.pane.query(StreamingReply)) and q.first(),
                                   what="live reply")
-            await wait_for(pilot, lambda: "Plan" in live.query_one(Markdown).source, what="markdown text")
+            await wait_for(pilot, lambda: "Plan" in live.shown_text, what="markdown text")
             await wait_for(pilot, lambda: reply_to(app, "stream it"), timeout=20, what="reply")
             assert not app.pane.query(StreamingReply)
-            assert not app.pane.query(Markdown)  # finished replies are one Static, not a Markdown tree
+            assert not app.pane.query(".settled")  # a finished reply is one Static, not one per block
 
 
 async def test_configured_model_chosen_among_several_and_autodetect_with_one():

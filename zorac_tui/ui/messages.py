@@ -8,8 +8,10 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widget import AwaitMount
+from textual.widgets import Collapsible, Static
 
+from zorac_tui.core.blocks import BlockSettler
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import displayable
 
@@ -20,6 +22,22 @@ FLUSH_INTERVAL = 0.1  # seconds between pushes of buffered text into the Markdow
 def render_markdown(text: str) -> RichMarkdown:
     """One renderable for a whole finished reply (no Rich markup parsing, code highlighted)."""
     return RichMarkdown(text, code_theme="monokai", hyperlinks=False)
+
+
+CONTAINERS = {"bullet_list_open", "ordered_list_open", "table_open", "blockquote_open"}
+
+
+def blank_line_between(previous: RichMarkdown, piece: RichMarkdown) -> bool:
+    """Whether Rich would put a blank line between `previous` and `piece` were they one document.
+
+    Rich writes a blank line before a top-level block unless the block before was a rule; a list,
+    table or quote brings its own blank line even at the start of a document.
+    """
+    top = [token for token in piece.parsed if token.level == 0]
+    if top and top[0].type in CONTAINERS:
+        return False
+    before = [token for token in previous.parsed if token.level == 0]
+    return not (before and before[-1].type == "hr")
 
 
 def status_line(message: Message) -> Text:
@@ -119,7 +137,13 @@ def view_for(message: Message) -> Vertical:
 
 
 class StreamingReply(Vertical):
-    """The reply being streamed: Markdown fed from a buffer flushed ~16 times a second."""
+    """The reply being streamed, drawn like the finished view: settled blocks, then a live tail.
+
+    Text is buffered and drawn every FLUSH_INTERVAL. Finished top-level blocks (see BlockSettler) are
+    mounted once as a Static each and never redrawn; only the tail (the block still growing) is parsed
+    and drawn again on each flush. The widget tree grows by one light widget per flush at most, so a
+    long reply costs the same per flush as a short one.
+    """
 
     def __init__(self, message: Message, label: str | None = None) -> None:
         """Stream into `message.content`."""
@@ -127,19 +151,27 @@ class StreamingReply(Vertical):
         self.message = message
         self.label = label or ROLE_LABEL.get(message.role, message.role)
         self._pending: list[str] = []
-        self._stream = None
-        self.shown_at: float | None = None  # perf_counter when the last buffered text reached the widget
+        self._settler = BlockSettler()
+        self._mounting: AwaitMount | None = None
+        self._last: RichMarkdown | None = None  # the last settled piece
+        self.shown_at: float | None = None  # perf_counter when the last buffered text was drawn
 
     def compose(self) -> ComposeResult:
-        """Label, live Markdown and live footer."""
+        """Label, the live tail and the live footer (settled blocks are mounted before the tail)."""
         yield Static(self.label, classes="role", markup=False)
-        yield Markdown(classes="body")
+        yield Static("", classes="body tail")
         yield Static(Text("waiting for the first token…", style="dim italic"), classes="footer")
 
     def on_mount(self) -> None:
-        """Start the Markdown stream and the flush timer."""
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
-        self._timer = self.set_interval(FLUSH_INTERVAL, self.flush)
+        """Start the flush timer."""
+        self._tail = self.query_one(".tail", Static)
+        self._tail.display = False
+        self._timer = self.set_interval(FLUSH_INTERVAL, self._tick)
+
+    @property
+    def shown_text(self) -> str:
+        """The text drawn so far (settled blocks and tail)."""
+        return self._settler.text
 
     def append(self, text: str) -> None:
         """Buffer text; it reaches the screen at the next flush."""
@@ -150,18 +182,36 @@ class StreamingReply(Vertical):
         """Update the live stats line."""
         self.query_one(".footer", Static).update(text)
 
-    async def flush(self) -> None:
-        """Push buffered text into the Markdown stream."""
-        if self._pending and self._stream is not None:
-            chunk = "".join(self._pending)
-            self._pending.clear()
-            await self._stream.write(chunk)
-            self.shown_at = time.perf_counter()
+    def _tick(self) -> None:
+        """Timer callback (looked up on each tick, so it can be wrapped)."""
+        self.flush()
+
+    def flush(self) -> None:
+        """Draw the buffered text: mount what settled, redraw the tail."""
+        if not self._pending:
+            return
+        chunk = "".join(self._pending)
+        self._pending.clear()
+        settled = self._settler.feed(chunk)
+        if settled.strip():
+            piece = render_markdown(settled)
+            block = Static(piece, classes="body settled")
+            block.set_class(self._last is not None and blank_line_between(self._last, piece), "-after")
+            self._last = piece
+            self._mounting = self.mount(block, before=self._tail)
+        tail = self._settler.tail
+        visible = bool(tail.strip())
+        if visible:
+            piece = render_markdown(tail)
+            self._tail.set_class(self._last is not None and blank_line_between(self._last, piece), "-after")
+            self._tail.update(piece)
+        self._tail.display = visible
+        self.shown_at = time.perf_counter()
 
     async def finish(self) -> None:
-        """Stop streaming (the caller replaces this widget with a MessageView)."""
+        """Stop streaming and draw what is left (the caller replaces this widget with a MessageView)."""
         self._timer.stop()
-        await self.flush()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        self.flush()
+        if self._mounting is not None:
+            await self._mounting
+            self._mounting = None
