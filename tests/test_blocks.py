@@ -9,7 +9,7 @@ from rich.console import Console
 
 from zorac_tui.core.blocks import BlockSettler
 from zorac_tui.demo import answers
-from zorac_tui.ui.messages import blank_line_between, render_markdown
+from zorac_tui.ui.messages import Piece, Pieces, blank_line_between, render_markdown
 
 TRICKY = {
     "loose ordered list": "Steps:\n\n1. first\n\n2. second\n\n   more of two\n\n3. third\n\nDone.\n",
@@ -96,3 +96,20 @@ def test_a_line_is_judged_only_once_complete() -> None:
     assert settler.feed("0. item\n") == ""  # a list item: no cut
     assert settler.feed("\nNext para\n") == "para\n\n10. item\n\n"
     assert settler.tail == "Next para\n"
+
+
+@pytest.mark.parametrize("name", ["VLLM_SERVING", "table then quote", "rules and lists"])
+def test_a_settled_reply_draws_from_its_pieces_like_the_whole(name: str) -> None:
+    """Pieces (the settled reply's body) gives the whole text's lines, from lines drawn once per piece."""
+    text = TEXTS[name]
+    texts, settler = settle(text, seed=5)
+    pieces = [Piece(t) for t in texts + ([settler.tail] if settler.tail.strip() else [])]
+    console = Console(width=70, color_system=None)
+    with console.capture() as capture:
+        console.print(Pieces(pieces))
+    assert [line.rstrip() for line in capture.get().split("\n")] == draw(text)
+    assert all(len(piece._lines) == 1 for piece in pieces)  # each drawn once, at this width
+    before = [id(piece.lines(console, console.options)) for piece in pieces]
+    with console.capture():
+        console.print(Pieces(pieces))
+    assert [id(piece.lines(console, console.options)) for piece in pieces] == before  # reused, not redrawn

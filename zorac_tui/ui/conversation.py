@@ -80,7 +80,7 @@ class ConversationPane(VerticalScroll):
     async def settle_reply(self, live: StreamingReply) -> MessageView:
         """Replace the live reply with a light finished view."""
         await live.finish()
-        view = MessageView(live.message)
+        view = MessageView(live.message, live.pieces)
         await self.mount(view, after=live)
         await live.remove()
         return view

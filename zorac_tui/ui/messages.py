@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -40,6 +42,50 @@ def blank_line_between(previous: RichMarkdown, piece: RichMarkdown) -> bool:
     return not (before and before[-1].type == "hr")
 
 
+class Piece:
+    """One settled run of Markdown blocks; its drawn lines are kept per width, so it is drawn once."""
+
+    def __init__(self, text: str) -> None:
+        """A piece holding `text` (finished top-level blocks)."""
+        self.text = text
+        self.markdown = render_markdown(text)
+        self._lines: dict[int, list[list[Segment]]] = {}
+
+    def lines(self, console: Console, options: ConsoleOptions) -> list[list[Segment]]:
+        """The drawn lines at this width (drawn on first use)."""
+        lines = self._lines.get(options.max_width)
+        if lines is None:
+            lines = console.render_lines(self.markdown, options, pad=False)
+            self._lines = {options.max_width: lines}  # one width at a time: a resize replaces it
+        return lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Yield the cached lines."""
+        yield from lines_to_segments(self.lines(console, options))
+
+
+class Pieces:
+    """A whole reply as its settled pieces, drawn from their cached lines (looks like the whole text drawn)."""
+
+    def __init__(self, pieces: list[Piece]) -> None:
+        """The reply made of `pieces`, in order."""
+        self.pieces = pieces
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Each piece's lines, with the blank line Rich would put between them."""
+        for i, piece in enumerate(self.pieces):
+            if i and blank_line_between(self.pieces[i - 1].markdown, piece.markdown):
+                yield Segment.line()
+            yield from lines_to_segments(piece.lines(console, options))
+
+
+def lines_to_segments(lines: list[list[Segment]]) -> RenderResult:
+    """Segments of `lines`, each line ended by a newline."""
+    for line in lines:
+        yield from line
+        yield Segment.line()
+
+
 def status_line(message: Message) -> Text:
     """Footer under a message: stats, cancelled/error state."""
     parts: list[tuple[str, str]] = []
@@ -68,10 +114,11 @@ class MessageView(Vertical):
 
     can_focus = True
 
-    def __init__(self, message: Message) -> None:
-        """Show `message`; its text is never parsed as Rich markup."""
+    def __init__(self, message: Message, pieces: list[Piece] | None = None) -> None:
+        """Show `message` (drawn from `pieces` when they hold its text); never parsed as Rich markup."""
         super().__init__(classes=f"message -{message.role}")
         self.message = message
+        self.pieces = pieces or []
 
     def compose(self) -> ComposeResult:
         """Label, body and footer."""
@@ -79,12 +126,14 @@ class MessageView(Vertical):
         yield Static(self._body(), classes="body")
         yield Static(status_line(self.message), classes="footer")
 
-    def _body(self) -> Text | RichMarkdown:
+    def _body(self) -> Text | RichMarkdown | Pieces:
         """The body renderable: plain text for the user, Markdown for replies."""
         if self.message.role == "user":
             return Text(displayable(self.message.content))
-        if not self.message.content:
+        if not self.message.content.strip():
             return Text("(no text)", style="dim italic")
+        if self.pieces and "".join(piece.text for piece in self.pieces).strip() == self.message.content.strip():
+            return Pieces(self.pieces)  # the live reply's pieces, already drawn: no second full render
         return render_markdown(self.message.content)
 
     def refresh_message(self) -> None:
@@ -153,7 +202,7 @@ class StreamingReply(Vertical):
         self._pending: list[str] = []
         self._settler = BlockSettler()
         self._mounting: AwaitMount | None = None
-        self._last: RichMarkdown | None = None  # the last settled piece
+        self.pieces: list[Piece] = []  # settled pieces, drawn once each
         self.shown_at: float | None = None  # perf_counter when the last buffered text was drawn
 
     def compose(self) -> ComposeResult:
@@ -194,24 +243,35 @@ class StreamingReply(Vertical):
         self._pending.clear()
         settled = self._settler.feed(chunk)
         if settled.strip():
-            piece = render_markdown(settled)
-            block = Static(piece, classes="body settled")
-            block.set_class(self._last is not None and blank_line_between(self._last, piece), "-after")
-            self._last = piece
-            self._mounting = self.mount(block, before=self._tail)
+            self._mounting = self.mount(self._settled_view(Piece(settled)), before=self._tail)
         tail = self._settler.tail
         visible = bool(tail.strip())
         if visible:
-            piece = render_markdown(tail)
-            self._tail.set_class(self._last is not None and blank_line_between(self._last, piece), "-after")
-            self._tail.update(piece)
+            markdown = render_markdown(tail)
+            self._tail.set_class(self._after_last(markdown), "-after")
+            self._tail.update(markdown)
         self._tail.display = visible
         self.shown_at = time.perf_counter()
 
+    def _after_last(self, markdown: RichMarkdown) -> bool:
+        """Whether a blank line separates `markdown` from the last settled piece."""
+        return bool(self.pieces) and blank_line_between(self.pieces[-1].markdown, markdown)
+
+    def _settled_view(self, piece: Piece) -> Static:
+        """The widget for a newly settled piece (recorded in `pieces`)."""
+        view = Static(piece, classes="body settled")
+        view.set_class(self._after_last(piece.markdown), "-after")
+        self.pieces.append(piece)
+        return view
+
     async def finish(self) -> None:
-        """Stop streaming and draw what is left (the caller replaces this widget with a MessageView)."""
+        """Stop streaming; the tail becomes the last piece (the caller swaps in a MessageView of `pieces`)."""
         self._timer.stop()
         self.flush()
+        tail = self._settler.tail
+        if tail.strip():
+            self._tail.display = False
+            self._mounting = self.mount(self._settled_view(Piece(tail)), before=self._tail)
         if self._mounting is not None:
             await self._mounting
             self._mounting = None
