@@ -349,7 +349,7 @@ def report(open_results: list[dict], list_result: dict, seed_s: dict) -> str:
         "(\"cx\", none match)",
         f"- RSS with the list filled: {lr['rss_after_mib']:.0f} MiB (peak {lr['peak_rss_mib']:.0f} MiB)",
         "",
-        f"Seeding through the Store API (one committed transaction per call): "
+        "Seeding through the Store API (one committed transaction per call): "
         + ", ".join(f"{k}: {v:.2f} s" for k, v in seed_s.items()),
     ]
     return "\n".join(lines)

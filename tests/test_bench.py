@@ -9,7 +9,6 @@ where that overhead stays well inside ±3%. The only stand-in is FakePynvml (har
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
 

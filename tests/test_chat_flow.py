@@ -8,7 +8,6 @@ from uihelpers import (
     connected,
     fast_config,
     make_app,
-    notices,
     reply_to,
     running_simulator,
     set_prompt,
@@ -17,7 +16,6 @@ from uihelpers import (
 )
 
 from zorac_tui.core.conversation import Status
-from zorac_tui.ui.header import AppHeader
 from zorac_tui.ui.messages import MessageView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
 

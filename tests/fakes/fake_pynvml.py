@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
-from typing import Any
 
 NVML_TEMPERATURE_GPU = 0
 NVML_CLOCK_GRAPHICS = 0

@@ -290,7 +290,7 @@ class Reply:
 
     async def _generate(self) -> None:
         """Produce every token slot on schedule: t_first + shift + i / rate."""
-        plan, fmt, metrics = self.plan, self.fmt, self.sim.metrics
+        plan, fmt = self.plan, self.fmt
         pieces = plan.pieces
         eos_slot = self.vllm and plan.finish == "stop"
         slots = len(pieces) + (1 if eos_slot else 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from zorac_tui.config import Settings
-from zorac_tui.core.conversation import Conversation, Message
+from zorac_tui.core.conversation import Conversation
 from zorac_tui.ui.budget_flow import BudgetFlow
 from zorac_tui.ui.conversation import ConversationPane
 from zorac_tui.ui.conversation_list import Confirm, ConversationList

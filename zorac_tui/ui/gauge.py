@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from zorac_tui.core.budget import ContextBudget
+from zorac_tui.ui.steady import SteadyStatic
 
 SEGMENT_STYLE = {
     "system": "magenta",
@@ -34,7 +34,7 @@ def budget_bar(budget: ContextBudget, width: int) -> Text:
     return text
 
 
-class ContextGauge(Static):
+class ContextGauge(SteadyStatic):
     """Two lines: bar with `used / window · %`, then segment sizes and where each number came from."""
 
     def __init__(self, **kwargs) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual.widgets import Static
 
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
 from zorac_tui.ui.sparkline import bar, sparkline
+from zorac_tui.ui.steady import SteadyStatic
 
 GIB = 1024**3
 
@@ -23,7 +23,7 @@ def fmt_opt(value: float | int | None, unit: str, fmt: str = "{:.0f}") -> str:
     return "n/a" if value is None else fmt.format(value) + unit
 
 
-class GpuPanel(Static):
+class GpuPanel(SteadyStatic):
     """Shows the latest TelemetrySnapshot; keeps a minute of history per GPU."""
 
     def __init__(self, history_len: int = 60, **kwargs) -> None:

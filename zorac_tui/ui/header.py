@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
+from zorac_tui.ui.steady import SteadyStatic
 
 STATE_STYLE = {"connected": "green", "connecting": "yellow", "unreachable": "red", "streaming": "cyan"}
 
 
-class AppHeader(Static):
+class AppHeader(SteadyStatic):
     """One line at the top; every field is plain text, never markup."""
 
     model: reactive[str] = reactive("")

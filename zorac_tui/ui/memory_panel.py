@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from zorac_tui.telemetry.memory import (
     MemoryBudget,
@@ -13,6 +12,7 @@ from zorac_tui.telemetry.memory import (
     peak_bandwidth_bytes_per_s,
 )
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+from zorac_tui.ui.steady import SteadyStatic
 
 GIB = 1024**3
 SEGMENTS = {
@@ -42,7 +42,7 @@ def stacked_bar(budget: MemoryBudget, width: int) -> Text:
     return text
 
 
-class MemoryPanel(Static):
+class MemoryPanel(SteadyStatic):
     """Where each GPU's memory went, and how close decode runs to the memory-bandwidth ideal."""
 
     def __init__(self, **kwargs) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Collapsible, Static
 from zorac_tui.core.blocks import BlockSettler
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import displayable
+from zorac_tui.ui.steady import SteadyStatic
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
 FLUSH_INTERVAL = 0.1  # seconds between pushes of buffered text into the Markdown stream
@@ -208,12 +209,12 @@ class StreamingReply(Vertical):
     def compose(self) -> ComposeResult:
         """Label, the live tail and the live footer (settled blocks are mounted before the tail)."""
         yield Static(self.label, classes="role", markup=False)
-        yield Static("", classes="body tail")
-        yield Static(Text("waiting for the first token…", style="dim italic"), classes="footer")
+        yield SteadyStatic("", classes="body tail")
+        yield SteadyStatic(Text("waiting for the first token…", style="dim italic"), classes="footer")
 
     def on_mount(self) -> None:
         """Start the flush timer."""
-        self._tail = self.query_one(".tail", Static)
+        self._tail = self.query_one(".tail", SteadyStatic)
         self._tail.display = False
         self._timer = self.set_interval(FLUSH_INTERVAL, self._tick)
 
@@ -229,7 +230,7 @@ class StreamingReply(Vertical):
 
     def set_footer(self, text: Text) -> None:
         """Update the live stats line."""
-        self.query_one(".footer", Static).update(text)
+        self.query_one(".footer", SteadyStatic).update(text)
 
     def _tick(self) -> None:
         """Timer callback (looked up on each tick, so it can be wrapped)."""
@@ -247,10 +248,11 @@ class StreamingReply(Vertical):
         tail = self._settler.tail
         visible = bool(tail.strip())
         if visible:
-            markdown = render_markdown(tail)
-            self._tail.set_class(self._after_last(markdown), "-after")
-            self._tail.update(markdown)
-        self._tail.display = visible
+            piece = Piece(tail)  # measured and drawn from one render
+            self._tail.set_class(self._after_last(piece.markdown), "-after")
+            self._tail.update(piece)
+        if self._tail.display != visible:
+            self._tail.display = visible
         self.shown_at = time.perf_counter()
 
     def _after_last(self, markdown: RichMarkdown) -> bool:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from zorac_tui.server.metrics import ServerStats
 from zorac_tui.ui.sparkline import bar
 from zorac_tui.ui.throughput_panel import fmt_ms
+from zorac_tui.ui.steady import SteadyStatic
 
 
-class ServerPanel(Static):
+class ServerPanel(SteadyStatic):
     """Shows ServerStats, or one line saying why there are none."""
 
     def __init__(self, **kwargs) -> None:

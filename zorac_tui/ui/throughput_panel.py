@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual.widgets import Static
 
 from zorac_tui.core.throughput import ThroughputReading
 from zorac_tui.ui.sparkline import sparkline
+from zorac_tui.ui.steady import SteadyStatic
 
 REFERENCE = "ref: 4090 AWQ 60–65 tok/s, TTFT ~0.3 s"
 
@@ -27,7 +27,7 @@ def fmt_rate(rate: float | None, estimated: bool = False) -> str:
     return f"{'≈' if estimated else ''}{rate:.1f} tok/s"
 
 
-class ThroughputPanel(Static):
+class ThroughputPanel(SteadyStatic):
     """Shows the ThroughputMeter's readings; updated by the app, never polls."""
 
     def __init__(self, **kwargs) -> None:

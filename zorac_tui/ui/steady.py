@@ -1,0 +1,28 @@
+"""A Static whose updates repaint in place, and ask for a screen layout only when its height changes."""
+
+from __future__ import annotations
+
+from textual.visual import VisualType
+from textual.widgets import Static
+
+
+class SteadyStatic(Static):
+    """Static for content that changes often (live figures, the streaming tail).
+
+    Static.update lays out the whole screen on every change. Here the new content's height is measured
+    at the current width first (the same measure Textual's layout uses); when it is unchanged only this
+    widget is repainted — a layout costs more than the rest of a frame together.
+    """
+
+    def update(self, content: VisualType = "", *, layout: bool | None = None) -> None:
+        """Show `content`; lay out only when its height changes (or when `layout` says so)."""
+        width, height = self.content_size
+        super().update(content, layout=False)
+        if layout is None:
+            layout = True
+            if width and self.display and self.is_mounted:
+                new_height = self._render().get_height(self.styles, width)
+                self._content_height_cache = (width, new_height)
+                layout = new_height != height
+        if layout:
+            self.refresh(layout=True)
