@@ -32,6 +32,7 @@ from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
 from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
+from zorac_tui.ui.server_panel import ServerPanel
 
 FAST: dict[str, Any] = {"rate": 2000.0, "ttft": 0.01}
 SIZE = (120, 40)
@@ -231,6 +232,11 @@ def header_text(app: ZoracApp) -> str:
 def gauge_text(app: ZoracApp) -> str:
     """The context gauge's two lines as rendered."""
     return widget_text(app.query_one(ContextGauge))
+
+
+def server_panel_text(app: ZoracApp) -> str:
+    """The sidebar's server panel as rendered, on one line."""
+    return " ".join(widget_text(app.query_one(ServerPanel)).replace("│", " ").split())
 
 
 def notices(app: ZoracApp) -> list[str]:

@@ -22,15 +22,19 @@ from appdriver import (
     connected,
     fast_config,
     footer_text,
+    gauge_text,
     header_text,
     make_app,
     notices,
     prompt,
     screen_text,
     send,
+    server_panel_text,
+    toasts,
     user_texts,
     wait_for,
 )
+from replay import ReplayServer, raw_reply, wrapped_reply
 
 ANSWER = "The answer is forty-two, as computed over seven and a half million years."
 QUESTION = "What is the answer?"
@@ -41,6 +45,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def flat_toasts(app) -> list[str]:
+    """The toasts on screen, each as one line without its border."""
+    return [" ".join(t.replace("▌", " ").split()) for t in toasts(app)]
 
 
 def one_line(text: str | None) -> str:
@@ -178,3 +187,48 @@ async def test_llamacpp_overflow_stream_closed_without_events(sim_factory):
         await connected(pilot)
         await fails_then_retries(pilot, sim, ("context window", "llama.cpp"),
                                  fix=lambda: setattr(sim.simulator.config, "max_model_len", 4096))
+
+
+async def test_a_context_error_makes_the_app_read_the_servers_window_again(sim_factory):
+    """vLLM restarted with a smaller --max-model-len: the context error makes the app ask /v1/models again,
+    and the gauge and the server panel use the new window from then on."""
+    sim = sim_factory(reply_text=ANSWER, max_model_len=4096)
+    app = make_app(sim.base_url, max_tokens=16)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await connected(pilot)
+        assert "/ 4,096 tokens" in gauge_text(app)
+        sim.simulator.config.max_model_len = 64
+        await send(pilot, "lorem ipsum " * 40)  # ~80 tokens: fits 4,096, not 64
+        reply = await wait_for(pilot, lambda: (r := assistant_messages(app)) and r[-1].status is Status.ERROR
+                               and r[-1], what="the context error")
+        assert "maximum context length is 64 tokens" in reply.error
+        await wait_for(pilot, lambda: "/ 64 tokens" in gauge_text(app), what="the gauge on the new window")
+        assert app.window == (64, "server") and "window server" in gauge_text(app)
+        await wait_for(pilot, lambda: any("context window is 64 tokens (the gauge used 4,096, server)" in t
+                                          for t in flat_toasts(app)), what="the toast saying so")
+        assert "context 64 tokens" in server_panel_text(app)
+
+
+async def test_a_server_that_hides_its_window_states_it_in_the_error():
+    """A server whose /v1/models has no max_model_len (llama.cpp-style) and whose context error states the
+    limit: the gauge adopts it, says where it came from, and the next oversized draft is refused before sending."""
+    async with ReplayServer() as server:
+        server.set("GET", "/v1/models", raw_reply("llamacpp", "models.json"))
+        server.set("POST", "/v1/chat/completions", wrapped_reply("vllm", "error_context_length_stream.json"))
+        app = make_app(server.base_url, max_tokens=16)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await connected(pilot)
+            assert app.window == (16384, "configured")
+            await send(pilot, "lorem ipsum " * 40)
+            await wait_for(pilot, lambda: app.window == (4096, "from error"), what="the learned window")
+            await wait_for(pilot, lambda: "/ 4,096 tokens" in gauge_text(app), what="the gauge on 4,096")
+            assert "window from error" in " ".join(gauge_text(app).split())
+            assert "context 4,096 tokens (from error)" in server_panel_text(app)
+            await wait_for(pilot, lambda: any("context window is 4,096 tokens (the gauge used 16,384, configured)"
+                                              in t for t in flat_toasts(app)), what="the toast saying so")
+            prompt(app).clear()
+            chats = lambda: [r for r in server.requests if r.path == "/v1/chat/completions"]  # noqa: E731
+            requests = len(chats())
+            await send(pilot, "lorem ipsum " * 2500)  # ~5,000 tokens by the estimate: over the learned window
+            await wait_for(pilot, lambda: any("not sent" in n for n in notices(app)), what="the app's refusal")
+            assert len(chats()) == requests  # refused before sending

@@ -120,6 +120,24 @@ def test_displayable_strips_terminal_control():
     assert displayable("plain\nand ✓ unicode") == "plain\nand ✓ unicode"
 
 
+def test_stream_sanitizer_drops_sequences_split_across_pieces():
+    import random
+
+    from zorac_tui.core.text import StreamSanitizer, displayable
+
+    raw = "a\x1b[31mred\x1b[0m b\x00c\r\nd \x1b]0;title\x07e \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ end\x1b["
+    for seed in range(50):
+        rng, sanitizer, out, i = random.Random(seed), StreamSanitizer(), [], 0
+        while i < len(raw):
+            n = rng.randint(1, 4)
+            out.append(sanitizer.feed(raw[i:i + n]))
+            i += n
+        out.append(sanitizer.flush())
+        assert "".join(out) == displayable(raw), seed
+    sanitizer = StreamSanitizer()
+    assert sanitizer.feed("x\x1b" + "]" + "y" * 300) != ""  # an endless OSC is not held back forever
+
+
 def test_config_file_with_key_is_made_private(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text('api_key = "sk-123456789"\n')

@@ -16,3 +16,29 @@ def displayable(text: str) -> str:
     text = _ESCAPE_SEQUENCE.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "")
     return _CONTROL.sub("\ufffd", text)
+
+
+_ESCAPE_PREFIX = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*\x1b?)?\Z")
+HOLD_LIMIT = 256  # an escape sequence still open after this many characters is not held back any longer
+
+
+class StreamSanitizer:
+    """displayable() for text arriving in pieces: an escape sequence split across pieces is dropped whole."""
+
+    def __init__(self) -> None:
+        """Nothing held back yet."""
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """The displayable part of `text`; a trailing unfinished escape sequence waits for the next piece."""
+        text = self._held + text
+        self._held = ""
+        start = text.rfind("\x1b")
+        if start >= 0 and len(text) - start <= HOLD_LIMIT and _ESCAPE_PREFIX.match(text, start):
+            text, self._held = text[:start], text[start:]
+        return displayable(text)
+
+    def flush(self) -> str:
+        """What is still held back, made displayable (the stream ended)."""
+        text, self._held = self._held, ""
+        return displayable(text)

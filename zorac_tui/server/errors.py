@@ -21,6 +21,15 @@ _CONTEXT_PATTERNS = (
 )
 
 
+_CONTEXT_LIMIT = re.compile(r"maximum context length is ([\d,]+) tokens")
+
+
+def context_limit(message: str | None) -> int | None:
+    """The context window a context-length error states (vLLM and llama.cpp word it alike), if any."""
+    found = _CONTEXT_LIMIT.search(message or "")
+    return int(found.group(1).replace(",", "")) if found else None
+
+
 def one_line(text: str, limit: int = MAX_LINE) -> str:
     """Collapse whitespace (newlines included) and cut to `limit` characters with an ellipsis."""
     flat = _WS.sub(" ", text).strip()

@@ -228,22 +228,39 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             self.client = client_mod.ChatClient(self.settings.base_url, self.settings.api_key,
                                                 stall_timeout=self.settings.stall_timeout)
             await self.client.warm_up()
-        version = f"{info.flavor} {info.version}" if info.version else info.flavor
+        version = self.server_version()
         self.header.model = self.model
         self.header.server_state = "connected"
         self.header.server_detail = f"{version} · {self.settings.base_url}"
-        window = f"{self.max_model_len:,} tokens" if self.max_model_len else (
-            f"unknown (server does not say; assuming {self.settings.context_window:,})")
         await self.pane.add_notice(f"Connected to {version} · model {self.model} ({self.model_note}) · "
-                                   f"context {window}")
+                                   f"context {self.window_text()}")
+        self.show_server_identity()
         sidebar = self.query_one(Sidebar)
-        sidebar.query_one(ServerPanel).set_identity(f"{version}\ncontext {window}")
         sidebar.poll_metrics(self.settings.base_url, self.settings.api_key, self.settings.metrics_interval,
                              self.model, info.has_metrics, info.flavor)
         counting = await asyncio.to_thread(importlib.import_module, "zorac_tui.server.counting")
         self.counter = counting.TokenCounter(self.settings.base_url, self.model, api_key=self.settings.api_key,
                                              can_tokenize=info.has_tokenize)
         self.recount()
+
+    def server_version(self) -> str:
+        """The server's flavor and version, e.g. 'vllm 0.32.0'."""
+        info = self.server
+        return f"{info.flavor} {info.version}" if info.version else info.flavor
+
+    def window_text(self) -> str:
+        """The context window in words, with where it came from when not from the server's model list."""
+        window, source = self.window
+        if source == "server":
+            return f"{window:,} tokens"
+        if source == "configured":
+            return f"unknown (server does not say; assuming {window:,})"
+        return f"{window:,} tokens ({source})"
+
+    def show_server_identity(self) -> None:
+        """The server panel's first lines: version and context window."""
+        self.query_one(Sidebar).query_one(ServerPanel).set_identity(f"{self.server_version()}\n"
+                                                                    f"context {self.window_text()}")
 
     # ---------------------------------------------------------------- actions
     async def action_new_conversation(self) -> None:

@@ -32,12 +32,36 @@ class BudgetFlow:
     retry_after_summary = False
     budget: ContextBudget | None = None
 
+    learned_window: int | None = None  # stated by the server's context-length error (llama.cpp says it nowhere else)
+
     @property
     def window(self: ZoracApp) -> tuple[int, str]:
         """The context window and where it came from."""
         if self.max_model_len:
             return self.max_model_len, "server"
+        if self.learned_window:
+            return self.learned_window, "from error"
         return self.settings.context_window, "configured"
+
+    async def learn_window(self: ZoracApp, error: str | None) -> None:
+        """After a context-length error: ask the server its window again (it may have restarted with
+        another one); a server that does not say (llama.cpp) states it in the error. Adopt a change."""
+        from zorac_tui.server.errors import context_limit
+        from zorac_tui.server.probe import probe
+
+        current, source = self.window
+        info = await probe(self.settings.base_url, self.settings.api_key)
+        served = next((m for m in info.models if m.id == self.model), None)
+        if served is not None and served.max_model_len:
+            self.max_model_len = limit = served.max_model_len
+        elif (limit := context_limit(error)) is not None and not self.max_model_len:
+            self.learned_window = limit
+        if limit is None or limit == current or self.shutting_down:
+            return
+        self.show_server_identity()
+        self.notify(f"The server's context window is {limit:,} tokens (the gauge used {current:,}, {source}); "
+                    "the gauge uses it now.", severity="warning", timeout=8, markup=False)
+        self.recount()
 
     async def measure(self: ZoracApp, draft: str = "") -> ContextBudget:
         """Count every segment of the next request; exact when the server tokenizes."""

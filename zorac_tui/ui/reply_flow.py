@@ -91,6 +91,7 @@ class ReplyFlow:
         if outcome.failure is FailureKind.UNREACHABLE:
             self.connect()
         if outcome.failure is FailureKind.CONTEXT:
+            self.run_worker(self.learn_window(outcome.error), group="window", exclusive=True, exit_on_error=False)
             self.offer_summarize_and_retry()
         elif outcome.status is Status.ERROR and outcome.error:
             outcome.error += " · Ctrl+R retries"

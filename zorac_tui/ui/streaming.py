@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from zorac_tui.core.conversation import Status
-from zorac_tui.core.text import displayable
+from zorac_tui.core.text import StreamSanitizer
 from zorac_tui.core.throughput import ThroughputMeter
 from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, StreamEvent
 from zorac_tui.ui.messages import StreamingReply
@@ -28,10 +28,11 @@ async def pump(events: AsyncIterator[StreamEvent], live: StreamingReply, meter: 
                on_delta: Callable[[], None] | None = None) -> StreamOutcome:
     """Append every delta to `live`, measure it, and report how the stream ended (cancel included)."""
     outcome = StreamOutcome()
+    sanitizer = StreamSanitizer()
     try:
         async for event in events:
             if isinstance(event, Delta):
-                live.append(displayable(event.text))
+                live.append(sanitizer.feed(event.text))
                 meter.add(event.at, event.completion_tokens)
                 if event.prompt_tokens is not None:
                     outcome.prompt_tokens = event.prompt_tokens
@@ -48,4 +49,5 @@ async def pump(events: AsyncIterator[StreamEvent], live: StreamingReply, meter: 
                 outcome.status, outcome.error, outcome.failure = Status.ERROR, event.message, event.kind
     except asyncio.CancelledError:
         outcome.status, outcome.error, outcome.failure = Status.CANCELLED, None, FailureKind.CANCELLED
+    live.append(sanitizer.flush())
     return outcome
