@@ -26,6 +26,16 @@ def isolated_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def collectable_after_each_test():
+    """The app freezes what is alive once it connects (once per process); give it back to the collector
+    after each test, so the test process does not keep every earlier test's objects."""
+    yield
+    import gc
+
+    gc.unfreeze()
+
+
 # End-to-end tests (tests/appdriver.py): `sim_factory(config=None, port=0, **overrides)` starts a
 # SimulatorThread on 127.0.0.1 (fast by default) and stops it when the test ends.
 from appdriver import sim_factory  # noqa: E402,F401

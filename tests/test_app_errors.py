@@ -98,7 +98,7 @@ async def test_server_not_running_at_start_then_it_comes_up(sim_factory):
     base_url = f"http://127.0.0.1:{port}/v1"
     app = make_app(base_url)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: notices(app), what="the unreachable notice")
+        await wait_for(pilot, lambda: [n for n in notices(app) if n], what="the unreachable notice drawn")
         (notice,) = notices(app)
         assert f"Cannot reach the server at {base_url}" in notice and "Retrying every 2 s" in notice
         assert app.header.server_state == "unreachable" and "● unreachable" in header_text(app)
@@ -157,7 +157,7 @@ async def test_unauthorized_at_connect_and_mid_session(sim_factory):
     sim = sim_factory(reply_text=ANSWER, api_key="sk-test-4f9a7c1e")
     app = make_app(sim.base_url)  # no key
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: notices(app), what="the connect failure")
+        await wait_for(pilot, lambda: [n for n in notices(app) if n], what="the connect failure drawn")
         (notice,) = notices(app)
         assert "401" in notice and "API key" in notice and app.header.server_state == "unreachable"
         sim.simulator.config.api_key = None  # the server's key requirement is lifted: the app connects by itself

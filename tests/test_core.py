@@ -144,3 +144,19 @@ def test_config_file_with_key_is_made_private(tmp_path):
     os.chmod(cfg, 0o644)
     assert config.read_file(cfg)["api_key"] == "sk-123456789"
     assert stat.S_IMODE(os.stat(cfg).st_mode) == 0o600
+
+
+def test_startup_objects_are_frozen_once_per_process(monkeypatch):
+    import gc
+
+    from zorac_tui.ui import app as app_module
+
+    monkeypatch.setattr(app_module, "_startup_frozen", False)
+    before = gc.get_freeze_count()
+    app_module.freeze_startup_objects()
+    frozen = gc.get_freeze_count()
+    assert frozen > before
+    junk = [object() for _ in range(10)] + [[] for _ in range(1000)]  # tracked containers made afterwards
+    app_module.freeze_startup_objects()
+    assert gc.get_freeze_count() == frozen and junk  # the second call freezes nothing new
+    gc.unfreeze()

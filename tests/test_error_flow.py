@@ -81,7 +81,7 @@ async def test_unauthorized_and_unknown_model():
     with running_simulator(fast_config(api_key="sk-right-key")) as sim:
         app = make_app(sim, api_key="sk-wrong-key")
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: notices(app), what="notice")
+            await wait_for(pilot, lambda: [n for n in notices(app) if n.strip()], what="notice drawn")
             assert "401" in one_line(notices(app)[0])
             assert "sk-wrong-key" not in notices(app)[0]
             assert app.is_running and app.query_one(AppHeader).server_state == "unreachable"
@@ -111,7 +111,7 @@ async def test_server_absent_at_start_then_appears():
         port = probe.getsockname()[1]
     app = make_app(SimpleNamespace(base_url=f"http://127.0.0.1:{port}/v1"))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: notices(app), what="unreachable notice")
+        await wait_for(pilot, lambda: [n for n in notices(app) if n.strip()], what="unreachable notice drawn")
         assert "Cannot reach the server" in one_line(notices(app)[0])
         await send(pilot, "are you there?")
         reply = await wait_for(pilot, lambda: reply_to(app, "are you there?"), what="reply")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +17,7 @@ from fakes.fake_pynvml import FakePynvml
 from textual.pilot import Pilot
 from textual.widget import Widget
 
+from appdriver import wait_for  # noqa: F401  (one polling helper for both test styles)
 from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.demo.process import SimulatorProcess
@@ -76,16 +76,6 @@ def make_app(sim: SimulatorThread | SimulatorProcess, *, nvml: Any = None, demo:
     return ZoracApp(replace(base, **settings), demo=demo, nvml_module=nvml if nvml is not None else FakePynvml())
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], Any], timeout: float = 8.0, what: str = "") -> Any:
-    """Let the app run until `condition()` is truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
-        await pilot.pause(0.02)
 
 
 def gauge_text(app: ZoracApp) -> str:

@@ -69,6 +69,19 @@ def _scrub_trace(trace: Any, secret: str | None) -> None:
             _scrub_trace(group, secret)
 
 
+_startup_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Keep what is alive once connected (modules, classes, the widget tree) out of the cycle collector's
+    full passes, which otherwise stall the UI 50-90 ms about once a second while a reply streams
+    (benchmarks/README.md). Once per process: later objects (old conversations' widgets) stay collectable."""
+    global _startup_frozen
+    if not _startup_frozen:
+        _startup_frozen = True
+        gc.freeze()
+
+
 class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
     """Chat with a local inference server while watching GPU, throughput and context."""
 
@@ -243,10 +256,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         self.counter = counting.TokenCounter(self.settings.base_url, self.model, api_key=self.settings.api_key,
                                              can_tokenize=info.has_tokenize)
         self.recount()
-        # Everything loaded by now (modules, classes, the widget tree) lives as long as the app: keep it out of
-        # the cycle collector's full passes, which otherwise stall the UI 50-90 ms about once a second while a
-        # reply streams (measured: benchmarks/README.md).
-        gc.freeze()
+        freeze_startup_objects()
 
     def server_version(self) -> str:
         """The server's flavor and version, e.g. 'vllm 0.32.0'."""
