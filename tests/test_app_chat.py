@@ -112,6 +112,27 @@ async def test_a_reply_streams_in_full_with_stats(sim_factory):
         assert f"· {stats.completion_tokens} tok" in panel and "≈" not in panel
 
 
+async def test_a_long_code_block_streams_in_runs_and_settles_whole(sim_factory):
+    """A 300-line code block: its finished lines are drawn once in runs while it streams (the live tail
+    stays short), and the settled reply shows every line, highlighted, with the prose after it."""
+    code = "\n".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(100))
+    reply_text = f"Here is the module:\n\n```python\n{code}\n```\n\nThat is all."
+    sim = sim_factory(reply_text=reply_text, rate=400.0)
+    app = make_app(sim.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot)
+        await send(pilot, "write the module")
+        live = await wait_for(pilot, lambda: streaming_view(app), what="the live reply")
+        await wait_for(pilot, lambda: sum(p.code for p in live.pieces) >= 3, what="code runs settled while streaming")
+        assert live.is_attached and live._settler.tail.count("\n") <= 80 + 1
+        reply = await wait_reply(pilot, "write the module", timeout=30)
+        assert reply.status is Status.COMPLETE and reply.content == reply_text
+        body = body_text(app, reply)
+        assert "def f0(x):" in body and "return x * 99" in body and "That is all." in body and "```" not in body
+        view = app.pane.view_for(reply)
+        assert view.pieces and view.query_one(".body").visual is not None
+
+
 async def test_markdown_renders_while_streaming_then_settles(sim_factory):
     tail = "More prose follows here. " * 40  # ~160 tokens at 100 tok/s: the stream lasts over a second
     sim = sim_factory(reply_text=RICH_REPLY + "\n" + tail, rate=100.0)

@@ -4,87 +4,21 @@ from __future__ import annotations
 
 import time
 
-from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import Markdown as RichMarkdown
-from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import AwaitMount
 from textual.widgets import Collapsible, Static
 
-from zorac_tui.core.blocks import BlockSettler
+from zorac_tui.core.blocks import BlockSettler, Settled
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import displayable
+from zorac_tui.ui.pieces import Piece, Pieces, blank_line_between, render_markdown
 from zorac_tui.ui.steady import SteadyStatic
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
 FLUSH_INTERVAL = 0.1  # seconds between pushes of buffered text into the Markdown stream
-
-
-def render_markdown(text: str) -> RichMarkdown:
-    """One renderable for a whole finished reply (no Rich markup parsing, code highlighted)."""
-    return RichMarkdown(text, code_theme="monokai", hyperlinks=False)
-
-
-CONTAINERS = {"bullet_list_open", "ordered_list_open", "table_open", "blockquote_open"}
-
-
-def blank_line_between(previous: RichMarkdown, piece: RichMarkdown) -> bool:
-    """Whether Rich would put a blank line between `previous` and `piece` were they one document.
-
-    Rich writes a blank line before a top-level block unless the block before was a rule; a list,
-    table or quote brings its own blank line even at the start of a document.
-    """
-    top = [token for token in piece.parsed if token.level == 0]
-    if top and top[0].type in CONTAINERS:
-        return False
-    before = [token for token in previous.parsed if token.level == 0]
-    return not (before and before[-1].type == "hr")
-
-
-class Piece:
-    """One settled run of Markdown blocks; its drawn lines are kept per width, so it is drawn once."""
-
-    def __init__(self, text: str) -> None:
-        """A piece holding `text` (finished top-level blocks)."""
-        self.text = text
-        self.markdown = render_markdown(text)
-        self._lines: dict[int, list[list[Segment]]] = {}
-
-    def lines(self, console: Console, options: ConsoleOptions) -> list[list[Segment]]:
-        """The drawn lines at this width (drawn on first use)."""
-        lines = self._lines.get(options.max_width)
-        if lines is None:
-            lines = console.render_lines(self.markdown, options, pad=False)
-            self._lines = {options.max_width: lines}  # one width at a time: a resize replaces it
-        return lines
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """Yield the cached lines."""
-        yield from lines_to_segments(self.lines(console, options))
-
-
-class Pieces:
-    """A whole reply as its settled pieces, drawn from their cached lines (looks like the whole text drawn)."""
-
-    def __init__(self, pieces: list[Piece]) -> None:
-        """The reply made of `pieces`, in order."""
-        self.pieces = pieces
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """Each piece's lines, with the blank line Rich would put between them."""
-        for i, piece in enumerate(self.pieces):
-            if i and blank_line_between(self.pieces[i - 1].markdown, piece.markdown):
-                yield Segment.line()
-            yield from lines_to_segments(piece.lines(console, options))
-
-
-def lines_to_segments(lines: list[list[Segment]]) -> RenderResult:
-    """Segments of `lines`, each line ended by a newline."""
-    for line in lines:
-        yield from line
-        yield Segment.line()
 
 
 def status_line(message: Message) -> Text:
@@ -120,6 +54,7 @@ class MessageView(Vertical):
         super().__init__(classes=f"message -{message.role}")
         self.message = message
         self.pieces = pieces or []
+        self._pieces_hold = message.content  # the text the pieces were made from
 
     def compose(self) -> ComposeResult:
         """Label, body and footer."""
@@ -133,7 +68,7 @@ class MessageView(Vertical):
             return Text(displayable(self.message.content))
         if not self.message.content.strip():
             return Text("(no text)", style="dim italic")
-        if self.pieces and "".join(piece.text for piece in self.pieces).strip() == self.message.content.strip():
+        if self.pieces and self.message.content == self._pieces_hold:
             return Pieces(self.pieces)  # the live reply's pieces, already drawn: no second full render
         return render_markdown(self.message.content)
 
@@ -242,38 +177,37 @@ class StreamingReply(Vertical):
             return
         chunk = "".join(self._pending)
         self._pending.clear()
-        settled = self._settler.feed(chunk)
-        if settled.strip():
-            self._mounting = self.mount(self._settled_view(Piece(settled)), before=self._tail)
-        tail = self._settler.tail
-        visible = bool(tail.strip())
+        for part in self._settler.feed(chunk):
+            self._mount_piece(Piece(part))
+        tail, lang = self._settler.tail, self._settler.tail_lang
+        visible = bool(tail.strip()) or lang is not None
         if visible:
-            piece = Piece(tail)  # measured and drawn from one render
-            self._tail.set_class(self._after_last(piece.markdown), "-after")
+            piece = Piece(Settled(tail.rstrip(), lang, last=True) if lang is not None else tail)  # drawn once
+            self._tail.set_class(self._after_last(piece), "-after")
             self._tail.update(piece)
         if self._tail.display != visible:
             self._tail.display = visible
         self.shown_at = time.perf_counter()
 
-    def _after_last(self, markdown: RichMarkdown) -> bool:
-        """Whether a blank line separates `markdown` from the last settled piece."""
-        return bool(self.pieces) and blank_line_between(self.pieces[-1].markdown, markdown)
+    def _after_last(self, piece: Piece) -> bool:
+        """Whether a blank line separates `piece` from the last settled piece."""
+        return bool(self.pieces) and blank_line_between(self.pieces[-1], piece)
 
-    def _settled_view(self, piece: Piece) -> Static:
-        """The widget for a newly settled piece (recorded in `pieces`)."""
+    def _mount_piece(self, piece: Piece) -> None:
+        """Mount a newly settled piece before the tail (and record it in `pieces`)."""
         view = Static(piece, classes="body settled")
-        view.set_class(self._after_last(piece.markdown), "-after")
+        view.set_class(self._after_last(piece), "-after")
         self.pieces.append(piece)
-        return view
+        self._mounting = self.mount(view, before=self._tail)
 
     async def finish(self) -> None:
         """Stop streaming; the tail becomes the last piece (the caller swaps in a MessageView of `pieces`)."""
         self._timer.stop()
         self.flush()
-        tail = self._settler.tail
-        if tail.strip():
+        last = self._settler.finish()
+        if last is not None:
             self._tail.display = False
-            self._mounting = self.mount(self._settled_view(Piece(tail)), before=self._tail)
+            self._mount_piece(Piece(last))
         if self._mounting is not None:
             await self._mounting
             self._mounting = None
