@@ -3,7 +3,7 @@
     ZORAC_TEST_BASE_URL=http://127.0.0.1:8000/v1 python -m pytest -m real_server     # vLLM
     ZORAC_TEST_BASE_URL=http://127.0.0.1:8091/v1 python -m pytest -m real_server     # llama.cpp
 
-/work/shared/real-servers/ (README) starts both on a CPU-only machine with SmolLM2-135M. The same flow is
+The project's shared real-servers scripts (real-servers/README.md beside the repository) start both on a CPU-only machine with SmolLM2-135M. The same flow is
 tested against the simulator in test_app_chat.py; these tests check that the real servers agree.
 Replies are kept short: the test models are tiny and CPU-bound.
 """
@@ -44,7 +44,7 @@ def base_url() -> str:
     """The real server's URL, or a clean skip that says how to run these tests."""
     if not BASE_URL:
         pytest.skip("set ZORAC_TEST_BASE_URL to a running vLLM or llama.cpp server "
-                    "(see /work/shared/real-servers/README.md)")
+                    "(the shared real-servers scripts start one: vLLM on :8000, llama.cpp on :8091)")
     return BASE_URL
 
 

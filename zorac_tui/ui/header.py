@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
+
 from zorac_tui.ui.steady import SteadyStatic
 
 STATE_STYLE = {"connected": "green", "connecting": "yellow", "unreachable": "red", "streaming": "cyan"}

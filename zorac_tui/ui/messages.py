@@ -18,7 +18,7 @@ from zorac_tui.ui.pieces import Piece, Pieces, blank_line_between, render_markdo
 from zorac_tui.ui.steady import SteadyStatic
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
-FLUSH_INTERVAL = 0.1  # seconds between pushes of buffered text into the Markdown stream
+FLUSH_INTERVAL = 0.1  # seconds between draws of the buffered reply text
 
 
 def status_line(message: Message) -> Text:
@@ -126,7 +126,7 @@ class StreamingReply(Vertical):
 
     Text is buffered and drawn every FLUSH_INTERVAL. Finished top-level blocks (see BlockSettler) are
     mounted once as a Static each and never redrawn; only the tail (the block still growing) is parsed
-    and drawn again on each flush. The widget tree grows by one light widget per flush at most, so a
+    and drawn again on each flush. The widget tree grows by one light widget per settled part, so a
     long reply costs the same per flush as a short one.
     """
 
