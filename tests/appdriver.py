@@ -79,8 +79,23 @@ async def wait_for(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}\n"
+                                 f"{describe_app(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def describe_app(app: Any) -> str:
+    """What the app holds right now (messages, notices, state), for a test failure message."""
+    try:
+        lines = [f"header: {app.header.server_state!r}, streaming: {app.streaming}, client: {app.client is not None}"]
+        for m in app.pane.conversation.messages:
+            lines.append(f"  {m.role} [{m.status.value}] {m.content[:60]!r} error={m.error!r}")
+        lines += [f"  notice: {str(n.render())[:120]!r}" for n in app.pane.query(NoticeView)]
+        lines += [f"  toast: {n.message[:120]!r}" for n in app._notifications]
+        lines.append(f"  prompt: {prompt(app).text[:60]!r}, focused: {app.focused!r}")
+        return "\n".join(lines)
+    except Exception as exc:  # noqa: BLE001 - the app may be half torn down; the message must still come out
+        return f"(app state unavailable: {type(exc).__name__}: {exc})"
 
 
 async def connected(pilot: Pilot, timeout: float = 10.0) -> ZoracApp:

@@ -6,6 +6,7 @@ import re
 
 from appdriver import (
     SIZE,
+    Faults,
     ask,
     assistant_messages,
     body_text,
@@ -134,8 +135,10 @@ async def test_a_long_code_block_streams_in_runs_and_settles_whole(sim_factory):
 
 
 async def test_markdown_renders_while_streaming_then_settles(sim_factory):
-    tail = "More prose follows here. " * 40  # ~160 tokens at 100 tok/s: the stream lasts over a second
-    sim = sim_factory(reply_text=RICH_REPLY + "\n" + tail, rate=100.0)
+    tail = "More prose follows here. " * 40
+    # The stream pauses 2 s a little into the prose, so the live reply is seen even on a slow machine.
+    sim = sim_factory(reply_text=RICH_REPLY + "\n" + tail, rate=100.0,
+                      faults=Faults(stall_at_token=len(tokens.split(RICH_REPLY)) + 10, stall_seconds=2.0))
     app = make_app(sim.base_url)
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)

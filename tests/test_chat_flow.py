@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-
+from appdriver import widget_text as widget_text_of
 from uihelpers import (
     SIZE,
     connected,
@@ -16,6 +16,7 @@ from uihelpers import (
 )
 
 from zorac_tui.core.conversation import Status
+from zorac_tui.demo.simulator import Faults
 from zorac_tui.ui.messages import MessageView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
 
@@ -48,14 +49,20 @@ async def test_send_and_stream_a_reply_with_stats():
 
 
 async def test_markdown_streams_live_then_settles_into_one_light_view():
-    with running_simulator(fast_config(reply_text=REPLY * 8, rate=150.0)) as sim:
+    # The stream pauses for 2 s after 60 tokens, so the live reply is there to be seen however slow
+    # the machine is (a 2.5 s stream at 150 tok/s was once missed entirely between two polls in CI).
+    faults = Faults(stall_at_token=60, stall_seconds=2.0)
+    with running_simulator(fast_config(reply_text=REPLY * 8, rate=150.0, faults=faults)) as sim:
         app = make_app(sim)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await send(pilot, "stream it")
             live = await wait_for(pilot, lambda: (q := app.pane.query(StreamingReply)) and q.first(),
                                   what="live reply")
-            await wait_for(pilot, lambda: "Plan" in live.shown_text, what="markdown text")
+            drawn = await wait_for(pilot, lambda: "Plan" in (t := widget_text_of(live)) and "• two" in t and t,
+                                   what="markdown drawn while streaming")
+            assert "# Plan" not in drawn and "────" in drawn and "- one" not in drawn  # Markdown, not raw text
+            assert app.pane.conversation.messages[-1].status is Status.STREAMING
             await wait_for(pilot, lambda: reply_to(app, "stream it"), timeout=20, what="reply")
             assert not app.pane.query(StreamingReply)
             assert not app.pane.query(".settled")  # a finished reply is one Static, not one per block
@@ -162,7 +169,7 @@ async def test_markup_looking_text_is_shown_literally():
             await connected(pilot)
             await send(pilot, tricky)
             await wait_for(pilot, lambda: reply_to(app, tricky), what="reply")
-            user_view, reply_view = list(app.pane.query(MessageView))[-2:]
+            user_view = list(app.pane.query(MessageView))[-2]
             assert widget_text(user_view.query_one(".body")) == tricky
             rendered = app.export_screenshot()
             assert "[/bold]" in rendered and "[link=http://a]" in rendered
