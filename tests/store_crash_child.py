@@ -1,11 +1,15 @@
 """Child process for the crash tests: stream a reply into the store, checkpointing, until killed.
 
-Usage: python store_crash_child.py DB [INTERVAL]
+Usage: python store_crash_child.py DB [INTERVAL] [lock] [STEPS]
 
 It creates a conversation, adds a user message and a "streaming" assistant reply, then every
 INTERVAL seconds (default 0.2) saves the reply's growing text with Store.checkpoint_reply and
 prints the checkpointed length on its own line — only after the commit returned — so the parent
 knows what must have reached the file when it sends SIGKILL.
+
+With `lock` it also holds the InstanceLock a running app holds, so it is, to the database, another
+zorac-tui instance streaming a reply; with STEPS it then finishes the reply after that many
+checkpoints (status complete) and waits to be killed.
 """
 
 from __future__ import annotations
@@ -17,25 +21,36 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zorac_tui.store import Store  # noqa: E402
+from zorac_tui.store.instances import InstanceLock  # noqa: E402
 
 WORD = "token "
 
 
-def main(db: str, interval: float) -> None:
-    """Stream forever; the parent kills us."""
+def main(db: str, interval: float, lock: bool = False, steps: int | None = None) -> None:
+    """Stream until killed (or finish after `steps` checkpoints)."""
     store = Store(db)
+    if lock:
+        InstanceLock(store.path).acquire()
     conv = store.create_conversation("Crashed while streaming", "sim-model", "http://127.0.0.1:1/v1",
                                       {"temperature": 0.2})
     store.add_message(conv, "user", "Tell me a long story, please.")
     reply = store.add_message(conv, "assistant", "", status="streaming")
     print(f"reply {reply}", flush=True)
     text = ""
-    while True:
+    step = 0
+    while steps is None or step < steps:
         text += WORD * 25
         store.checkpoint_reply(reply, text)
         print(len(text), flush=True)
+        step += 1
         time.sleep(interval)
+    store.finish_message(reply, text + "The end.", "complete", completion_tokens=step * 25)
+    print("finished", flush=True)
+    while True:
+        time.sleep(1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 0.2)
+    args = sys.argv[1:]
+    main(args[0], float(args[1]) if len(args) > 1 else 0.2, len(args) > 2 and args[2] == "lock",
+         int(args[3]) if len(args) > 3 else None)

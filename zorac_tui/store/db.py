@@ -255,8 +255,16 @@ class Store:
         return self._tx(_add)
 
     def checkpoint_reply(self, message_id: int, content: str) -> None:
-        """Save a streaming reply's text so far: one cheap UPDATE, meant for about once a second."""
-        self._tx(lambda c: c.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id)))
+        """Save a streaming reply's text so far, meant for about once a second; touching its conversation
+        is the heartbeat that tells another running instance the reply is alive (see mark_interrupted)."""
+        now = time.time()
+
+        def _checkpoint(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+            c.execute("UPDATE conversations SET updated = ? WHERE id = "
+                      "(SELECT conversation_id FROM messages WHERE id = ?)", (now, message_id))
+
+        self._tx(_checkpoint)
 
     def finish_message(self, message_id: int, content: str, status: str, prompt_tokens: int | None = None,
                        completion_tokens: int | None = None, ttft_s: float | None = None,
@@ -291,6 +299,14 @@ class Store:
                    "ORDER BY position DESC, id DESC LIMIT ?) ORDER BY position, id")
             args.append(limit)
         return [_message(r) for r in self._read(sql, args)]
+
+    def get_messages(self, message_ids: list[int]) -> dict[int, MessageRow]:
+        """The messages with these ids that still exist, by id."""
+        if not message_ids:
+            return {}
+        marks = ",".join("?" * len(message_ids))
+        return {r["id"]: _message(r) for r in self._read(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ({marks})", list(message_ids))}
 
     def get_message(self, message_id: int) -> MessageRow:
         """One message; StoreError if there is none with that id."""
@@ -340,10 +356,18 @@ class Store:
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE archived_by = ? ORDER BY position, id",
             (summary_message_id,))]
 
-    def mark_interrupted(self) -> int:
-        """Make replies still 'streaming' from a run that died 'interrupted'; returns how many."""
+    def mark_interrupted(self, idle_for: float = 0.0) -> int:
+        """Make replies still 'streaming' from a run that died 'interrupted'; returns how many.
+
+        Only replies whose conversation has been quiet for `idle_for` seconds: one that another running
+        instance is streaming is checkpointed (and its conversation touched) about every second.
+        """
+        if not self._read("SELECT 1 FROM messages WHERE status = 'streaming' LIMIT 1"):
+            return 0  # the usual case: a read, no write transaction (cheap enough to ask every few seconds)
+        cutoff = time.time() - idle_for
         return self._tx(lambda c: c.execute(
-            "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'").rowcount)
+            "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND conversation_id IN "
+            "(SELECT id FROM conversations WHERE updated <= ?)", (cutoff,)).rowcount)
 
 
 def _check(role: str | None = None, status: str | None = None) -> None:

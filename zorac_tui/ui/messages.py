@@ -34,6 +34,8 @@ def status_line(message: Message) -> Text:
         parts.append(("cancelled by you — partial reply kept", "bold yellow"))
     elif message.status is Status.INTERRUPTED:
         parts.append(("interrupted — the app stopped while this reply streamed", "bold yellow"))
+    elif message.status is Status.STREAMING:  # a stored row another running instance is still streaming
+        parts.append(("streaming in another zorac-tui window — text as of its last save", "bold cyan"))
     elif message.status is Status.ERROR and message.error:
         parts.append((displayable(message.error), "bold red"))
     text = Text()

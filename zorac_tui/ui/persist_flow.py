@@ -8,11 +8,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
+from zorac_tui.store.instances import InstanceLock
 
 if TYPE_CHECKING:
     from zorac_tui.ui.app import ZoracApp
 
 CHECKPOINT_INTERVAL = 1.0  # seconds between saves of a streaming reply (kill -9 loses at most this)
+# While another instance runs on the same database, a 'streaming' row whose conversation was touched
+# this recently is its live reply (it checkpoints every CHECKPOINT_INTERVAL): left alone, looked at later.
+STALE_AFTER = 10 * CHECKPOINT_INTERVAL
+FOREIGN_POLL = 2.0  # seconds between looks at replies other instances stream (and at ones they left behind)
 LIST_LIMIT = 20_000
 
 
@@ -32,6 +37,7 @@ class PersistFlow:
     store: Any = None
     store_error: str | None = None
     _store_thread: ThreadPoolExecutor | None = None
+    _instance_lock: InstanceLock | None = None
     _last_checkpoint: dict[int, float]
 
     # ------------------------------------------------------------- plumbing
@@ -49,18 +55,61 @@ class PersistFlow:
         def _open() -> None:
             try:
                 db = store_mod.Store(path or store_mod.default_db_path())
-                interrupted = db.mark_interrupted()
+                self._instance_lock = lock = InstanceLock(db.path)
+                # alone: every 'streaming' row is from a run that stopped (a dead process holds no lock);
+                # else only those quiet for a while (another instance checkpoints its reply every second)
+                alone = lock.acquire()
+                interrupted = db.mark_interrupted(idle_for=0.0 if alone else STALE_AFTER)
             except Exception as exc:  # StoreError or anything sqlite raises on a broken disk
                 self._tell_app(self.store_failed, exc)
                 return
             self.store = db
-            if interrupted:
-                self._tell_app(self.notify, f"{interrupted} reply(ies) were interrupted when the app "
-                                            "last stopped; their text up to the last second is kept.")
+            self._tell_app(self.say_interrupted, interrupted)
             self._tell_app(self.refresh_conversation_list)
             self._tell_app(self.on_store_ready)
+            self._tell_app(self.set_interval, FOREIGN_POLL, self.watch_foreign_replies)
 
         self._store_thread.submit(_open)
+
+    def say_interrupted(self: ZoracApp, count: int) -> None:
+        """Tell the user that replies of a run that stopped were kept as 'interrupted'."""
+        if count:
+            replies = "1 reply was" if count == 1 else f"{count} replies were"
+            self.notify(f"{replies} interrupted: the zorac-tui streaming it stopped mid-reply. Its text up to "
+                        "the last second is kept.")
+
+    def watch_foreign_replies(self: ZoracApp) -> None:
+        """Mark replies whose instance died (no checkpoint for STALE_AFTER s), and bring any reply another
+        instance streams that this one shows up to date: its text so far, then its final state."""
+        from zorac_tui.ui.messages import StreamingReply
+
+        if self.ui_gone() or self.store is None:
+            return
+        own = {id(view.message) for view in self.pane.query(StreamingReply)}
+        shown = [m for m in self.pane.conversation.messages
+                 if m.status is Status.STREAMING and m.db_id is not None and id(m) not in own]
+
+        def _look(store: Any) -> None:
+            interrupted = store.mark_interrupted(idle_for=STALE_AFTER)
+            rows = store.get_messages([m.db_id for m in shown]) if shown else {}
+            if interrupted or rows:
+                self._tell_app(self.show_foreign_replies, interrupted, shown, rows)
+
+        self.in_store(_look)
+
+    def show_foreign_replies(self: ZoracApp, interrupted: int, shown: list[Message], rows: dict[int, Any]) -> None:
+        """Redraw the shown replies of other instances whose stored text or state changed."""
+        self.say_interrupted(interrupted)
+        for message in shown:
+            row = rows.get(message.db_id)
+            if row is None or (row.content == message.content and row.status == message.status.value):
+                continue
+            stored = message_from_row(row)
+            message.content, message.status, message.stats = stored.content, stored.status, stored.stats
+            message.error = stored.error
+            view = self.pane.view_for(message)
+            if view is not None and hasattr(view, "refresh_message"):
+                view.refresh_message()
 
     def _tell_app(self: ZoracApp, fn: Any, *args: Any) -> None:
         """From the store thread: run fn(*args) on the app's loop and wait; nothing if the app has gone."""
@@ -109,6 +158,8 @@ class PersistFlow:
                 self._store_thread.submit(self.store.close)
             self._store_thread.shutdown(wait=True)
             self._store_thread = None
+        if self._instance_lock is not None:
+            self._instance_lock.release()
 
     # ------------------------------------------------------------- messages
     def ensure_conversation_row(self: ZoracApp, conversation: Conversation) -> Future | None:

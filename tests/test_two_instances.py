@@ -1,0 +1,182 @@
+"""Two zorac-tui instances on one database: a reply one of them streams is neither marked interrupted nor
+frozen in the other; a reply whose instance died is marked interrupted, at start-up or while running.
+
+The other instance is tests/store_crash_child.py with `lock`: to the database it is exactly what a running
+app is (it holds the InstanceLock and checkpoints its reply with the real Store). The app under test is
+the real ZoracApp on the simulator over HTTP on 127.0.0.1; FakePynvml stands in for the GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appdriver import widget_text as drawn_text
+from fakes.fake_pynvml import FakePynvml
+from uihelpers import SIZE, fast_config, running_simulator, wait_for, widget_text
+
+from zorac_tui.config import Settings
+from zorac_tui.core.conversation import Status
+from zorac_tui.store import Store
+from zorac_tui.store.instances import InstanceLock
+from zorac_tui.ui import persist_flow
+from zorac_tui.ui.app import ZoracApp
+from zorac_tui.ui.messages import MessageView
+
+CHILD = Path(__file__).resolve().parent / "store_crash_child.py"
+
+
+def make_quiet(db: Path, conversation_id: int, seconds: float) -> None:
+    """Pretend nothing touched the conversation for `seconds` (as if its instance died that long ago)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE conversations SET updated = updated - ? WHERE id = ?", (seconds, conversation_id))
+
+
+@contextmanager
+def other_instance(db: Path, steps: int | None = None) -> Iterator[tuple[subprocess.Popen, int]]:
+    """Another instance streaming a reply into `db` (checkpoints every 0.1 s); (process, reply id)."""
+    child = subprocess.Popen([sys.executable, str(CHILD), str(db), "0.1", "lock", *([str(steps)] if steps else [])],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        reply_id = int(child.stdout.readline().split()[1])
+        child.stdout.readline()  # its first checkpoint is committed
+        yield child, reply_id
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def stored_status(db: Path, message_id: int) -> str:
+    """A message's status as a separate Store sees it."""
+    with Store(db) as store:
+        return store.get_message(message_id).status
+
+
+def toasts(app: ZoracApp) -> list[str]:
+    """Texts of the notifications on screen."""
+    return [widget_text(t) for t in app.screen.query("Toast")]
+
+
+async def app_showing(pilot: Any, reply_id: int) -> Any:
+    """Wait until the app shows the conversation holding `reply_id`; that message's view."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
+    await wait_for(pilot, lambda: any(m.db_id == reply_id for m in app.pane.conversation.messages),
+                   what="the other instance's conversation on screen")
+    message = next(m for m in app.pane.conversation.messages if m.db_id == reply_id)
+    return message, app.pane.view_for(message)
+
+
+def history_app(base_url: str, db: Path) -> ZoracApp:
+    """The real app continuing the last conversation in `db`."""
+    return ZoracApp(Settings(base_url=base_url), nvml_module=FakePynvml(), store_path=db, continue_last=True)
+
+
+# ------------------------------------------------------------------------------------------ store level
+def test_a_checkpoint_is_a_heartbeat_and_only_quiet_streaming_rows_are_marked(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    with Store(db) as one, Store(db) as two:
+        conv = one.create_conversation("live")
+        reply = one.add_message(conv, "assistant", "", status="streaming")
+        make_quiet(db, conv, 60)
+        before = two.get_conversation(conv).updated
+        one.checkpoint_reply(reply, "half a reply")
+        assert two.get_conversation(conv).updated > before + 50
+        assert two.mark_interrupted(idle_for=10) == 0  # checkpointed just now: another instance's live reply
+        assert two.get_message(reply).status == "streaming"
+        make_quiet(db, conv, 60)
+        assert two.mark_interrupted(idle_for=10) == 1  # quiet for a minute: its instance is gone
+        row = two.get_message(reply)
+        assert row.status == "interrupted" and row.content == "half a reply"
+        assert two.mark_interrupted(idle_for=10) == 0
+        assert two.get_messages([reply, 999]) == {reply: row}
+
+
+def test_the_instance_lock_tells_whether_another_instance_runs(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    first = InstanceLock(db)
+    assert first.acquire() is True
+    assert (first.path.stat().st_mode & 0o777) == 0o600 and first.path.name == "chats.sqlite3.lock"
+    second = InstanceLock(db)
+    assert second.acquire() is False  # the first one still runs
+    first.release()
+    second.release()
+    with InstanceLock(db) as third:
+        assert third.alone
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_killed_instance_holds_no_lock(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    with other_instance(db) as (child, _reply):
+        with InstanceLock(db) as lock:
+            assert not lock.alone
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        with InstanceLock(db) as lock:
+            assert lock.alone
+
+
+# --------------------------------------------------------------------------------------------- app level
+async def test_a_reply_another_instance_streams_is_followed_not_marked_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    with other_instance(db, steps=30) as (child, reply_id), running_simulator(fast_config()) as sim:
+        app = history_app(sim.base_url, db)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            message, view = await app_showing(pilot, reply_id)
+            assert message.status is Status.STREAMING and stored_status(db, reply_id) == "streaming"
+            assert "streaming in another zorac-tui window" in widget_text(view.query_one(".footer"))
+            first_length = len(message.content)
+            await wait_for(pilot, lambda: len(message.content) > first_length, what="the view following it")
+            await wait_for(pilot, lambda: message.status is Status.COMPLETE, timeout=15, what="its final state")
+            assert message.content.endswith("The end.") and message.stats.completion_tokens == 750
+            footer = widget_text(view.query_one(".footer"))
+            assert "another" not in footer and "750 tokens" in footer
+            assert "The end." in drawn_text(view.query_one(".body"))
+            assert not any("interrupted" in t for t in toasts(app))
+        assert child.poll() is None  # it was alive all along
+    assert stored_status(db, reply_id) == "complete"
+
+
+async def test_a_reply_whose_instance_dies_is_marked_interrupted_while_this_one_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(persist_flow, "STALE_AFTER", 1.0)  # instead of 10 s, to keep the test short
+    db = tmp_path / "chats.sqlite3"
+    with other_instance(db) as (child, reply_id), running_simulator(fast_config()) as sim:
+        app = history_app(sim.base_url, db)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            message, view = await app_showing(pilot, reply_id)
+            assert message.status is Status.STREAMING
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+            await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the notice")
+            await wait_for(pilot, lambda: message.status is Status.INTERRUPTED, what="the view updated")
+            assert "interrupted" in widget_text(view.query_one(".footer"))
+    assert stored_status(db, reply_id) == "interrupted"
+
+
+async def test_with_another_instance_running_a_long_dead_reply_is_still_marked_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    with Store(db) as store:
+        conv = store.create_conversation("old crash")
+        store.add_message(conv, "user", "hi")
+        dead = store.add_message(conv, "assistant", "cut", status="streaming")
+    make_quiet(db, conv, 3600)
+    with InstanceLock(db) as lock, running_simulator(fast_config()) as sim:  # some other instance runs
+        assert lock.alone
+        app = history_app(sim.base_url, db)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the notice")
+            assert stored_status(db, dead) == "interrupted"
+            message, view = await app_showing(pilot, dead)
+            assert message.status is Status.INTERRUPTED and isinstance(view, MessageView)
+            assert "interrupted" in widget_text(view.query_one(".footer"))
