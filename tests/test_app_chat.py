@@ -184,7 +184,7 @@ async def test_llamacpp_profile_says_estimated_and_configured_window(sim_factory
         footer = footer_text(app, reply)
         assert footer.startswith("≈") and "≈ counted per chunk: server sent no usage" in footer
         assert "window configured" in gauge_text(app)
-        assert re.search(r"last +≈[\d.]+ tok/s · TTFT \d+ ms · ≈\d+ tok", panel_text(app))
+        assert re.search(r"last +≈[\d.]+ tok/s · ≈\d+ tok TTFT \d+ ms", panel_text(app))
         sim.simulator.config.reply_text, sim.simulator.config.rate = LONG_TEXT, 40.0
         await send(pilot, "and slowly?")  # while it streams, every count is marked as an estimate too
         await wait_for(pilot, lambda: (live := streaming_view(app)) is not None and "TTFT" in widget_text(

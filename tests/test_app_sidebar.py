@@ -72,7 +72,7 @@ async def test_gpu_panel_one_gpu():
             assert "22.0 / 24.0 GiB (92%)" in text
             assert "util 87%  mem 61%  66°C" in text
             assert "power 310/450 W" in text
-            assert "clock SM 2520 MHz" in text  # one card: the full block
+            assert "clock SM 2520 · mem" in text and "MHz" in text  # one card: the full block
 
 
 async def test_gpu_panel_two_gpus_two_blocks():
@@ -185,7 +185,7 @@ async def test_throughput_panel_live_and_after_a_reply():
             assert 0.05 <= last.ttft_s < 0.3  # the simulator waits 50 ms before the first token
             text = panel_text(app, ThroughputPanel)
             assert "now   idle" in text
-            assert f"last  {last.average_tok_s:.1f} tok/s · TTFT {last.ttft_s * 1000:.0f} ms · 400 tok" in text
+            assert f"last  {last.average_tok_s:.1f} tok/s · 400 tok\nTTFT  {last.ttft_s * 1000:.0f} ms" in text
             reply = app.pane.conversation.messages[-1]
             assert reply.stats is not None and reply.stats.completion_tokens == 400
             assert reply.stats.decode_tok_s == last.average_tok_s
@@ -251,7 +251,7 @@ async def test_memory_panel_one_gpu_with_sources():
             assert f"weights {14e9 / GIB:.1f} GiB (weights_gb setting)" in text
             assert f"KV cache {kv_bytes / GIB:.1f} GiB (/metrics)" in text
             assert f"runtime {runtime / GIB:.1f} GiB (derived)" in text
-            assert "other procs 1.0 GiB (derived)" in text  # 23 GiB used − 22 GiB by the server
+            assert "others 1.0 GiB (derived)" in text  # 23 GiB used − 22 GiB by the server
             assert "free 1.0 GiB (derived)" in text
             assert "unknown" not in text
             assert "bandwidth 1,008 GB/s" in text  # 384-bit bus at 10,501 MHz
@@ -269,7 +269,7 @@ async def test_memory_panel_says_unknown_without_weights():
             assert "weights unknown ?" in text
             assert "runtime unknown ?" in text
             assert "free 4.0 GiB (derived)" in text
-            assert "unknown: weights, runtime, other procs (set weights_gb)" in text
+            assert "unknown: weights, runtime, others (set weights_gb)" in text
             assert "ideal n/a (weights unknown)" in text
 
 

@@ -93,7 +93,7 @@ class GpuPanel(SteadyStatic):
         text.append(f"{fmt_opt(gpu.power_w, '')}/{fmt_opt(gpu.power_limit_w, ' W')}")
         if not compact:
             text.append("\nclock ", style="dim")
-            text.append(f"SM {fmt_opt(gpu.sm_clock_mhz, ' MHz')} · mem {fmt_opt(gpu.mem_clock_mhz, ' MHz')}")
+            text.append(f"SM {fmt_opt(gpu.sm_clock_mhz, '')} · mem {fmt_opt(gpu.mem_clock_mhz, '')} MHz")
         spark_w = max(6, width - 6)
         text.append("\nVRAM ", style="dim")
         text.append_text(sparkline(list(self.vram_history.get(gpu.index, [])), spark_w, top=1.0, style="green"))

@@ -19,7 +19,7 @@ SEGMENTS = {
     "weights": ("weights", "blue"),
     "kv_cache": ("KV cache", "magenta"),
     "other": ("runtime", "yellow"),
-    "other_processes": ("other procs", "grey58"),
+    "other_processes": ("others", "grey58"),  # other processes on the card; short: fits the sidebar
     "free": ("free", "grey23"),
 }
 SOURCE_MARK = {"measured": "", "derived": " (derived)", "unknown": " ?"}

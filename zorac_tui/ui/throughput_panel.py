@@ -80,7 +80,9 @@ class ThroughputPanel(SteadyStatic):
         if last is not None:
             text.append("last  ", style="dim")
             text.append(fmt_rate(last.average_tok_s, last.estimated), style="bold")
-            text.append(f" · TTFT {fmt_ms(last.ttft_s)} · {'≈' if last.estimated else ''}{last.tokens:,} tok\n")
+            text.append(f" · {'≈' if last.estimated else ''}{last.tokens:,} tok\n")
+            text.append("TTFT  ", style="dim")
+            text.append(f"{fmt_ms(last.ttft_s)}\n")
         if self.history:
             text.append("replies ", style="dim")
             text.append_text(sparkline(list(self.history), width - 8, style="green"))
