@@ -58,7 +58,11 @@ async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *
     target = HERE / f"{name}.svg"
     target.write_text(svg, encoding="utf-8")
     if shutil.which("rsvg-convert"):
-        subprocess.run(["rsvg-convert", "-o", str(target.with_suffix(".png")), str(target)], check=True)
+        # rsvg drops a no-break space that starts a text run ("**key** and" came out "keyand"): give it
+        # plain spaces it is told to keep; the SVG itself stays as Textual wrote it (browsers are fine)
+        plain = svg.replace("&#160;", " ").replace("<svg ", '<svg xml:space="preserve" ', 1)
+        subprocess.run(["rsvg-convert", "-o", str(target.with_suffix(".png"))], input=plain.encode("utf-8"),
+                       check=True)
     print(f"wrote {target.relative_to(HERE.parent)}")
     return target
 
