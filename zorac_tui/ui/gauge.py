@@ -14,6 +14,7 @@ SEGMENT_STYLE = {
     "draft": "bright_white",
 }
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "over": "bold red"}
+MIN_BAR, MAX_BAR = 8, 40  # cells of the bar: it takes what the figures leave of the line
 
 
 def budget_bar(budget: ContextBudget, width: int) -> Text:
@@ -60,12 +61,18 @@ class ContextGauge(SteadyStatic):
         budget = self.budget
         if budget is None:
             return Text("context: counting starts once the server answers…", style="dim")
-        width = max(8, min(40, (self.size.width or 80) - 52))
+        label, reserve = f" {budget.label()}", f" +{budget.reserve:,} reserve"
+        widest = len(f" ≈{budget.window:,} / {budget.window:,} tokens · 100%")  # the bar keeps its width as
+        room = (self.size.width or 80) - len("context ") - max(widest, len(label)) - 1  # the figures change
+        reserve_above = room - len(reserve) >= MIN_BAR  # else the reserve opens the second line
+        width = max(MIN_BAR, min(MAX_BAR, room - (len(reserve) if reserve_above else 0)))
         text = Text()
         text.append("context ", style="bold")
         text.append_text(budget_bar(budget, width))
-        text.append(f" {budget.label()}", style=LEVEL_STYLE[budget.level()])
-        text.append(f" +{budget.reserve:,} reserve\n", style="dim")
+        text.append(label, style=LEVEL_STYLE[budget.level()])
+        text.append(f"{reserve}\n" if reserve_above else "\n", style="dim")
+        if not reserve_above:
+            text.append(f"{reserve.strip()} · ", style="dim")
         for name, tokens in budget.segments():
             if name == "reserve":
                 continue
