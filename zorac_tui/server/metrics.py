@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from prometheus_client.parser import text_string_to_metric_families
-
 KV_USAGE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 RUNNING = ("vllm:num_requests_running",)
 WAITING = ("vllm:num_requests_waiting",)
@@ -63,6 +61,8 @@ _Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 def _collect(text: str) -> _Samples:
     """Every sample by name: [(labels, value)]."""
+    from prometheus_client.parser import text_string_to_metric_families  # ~25 ms: not before the first poll
+
     out: _Samples = defaultdict(list)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

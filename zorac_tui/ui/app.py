@@ -16,6 +16,7 @@ from textual.widgets import Footer
 
 from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Conversation
+from zorac_tui.ui import pieces
 from zorac_tui.ui.budget_flow import BudgetFlow
 from zorac_tui.ui.conversation import ConversationPane
 from zorac_tui.ui.conversation_list import Confirm, ConversationList
@@ -238,6 +239,7 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         served = next((m for m in info.models if m.id == self.model), None)
         self.max_model_len = served.max_model_len if served else None
         client_mod = await asyncio.to_thread(importlib.import_module, "zorac_tui.server.client")
+        await asyncio.to_thread(pieces.preload)  # Markdown and highlighting, before the first reply
         if self.client is None:
             self.client = client_mod.ChatClient(self.settings.base_url, self.settings.api_key,
                                                 stall_timeout=self.settings.stall_timeout)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,6 +16,9 @@ from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import displayable
 from zorac_tui.ui.pieces import Piece, Pieces, blank_line_between, render_markdown
 from zorac_tui.ui.steady import SteadyStatic
+
+if TYPE_CHECKING:
+    from rich.markdown import Markdown as RichMarkdown
 
 ROLE_LABEL = {"user": "You", "assistant": "Assistant", "summary": "Summary", "notice": "Notice"}
 FLUSH_INTERVAL = 0.1  # seconds between draws of the buffered reply text

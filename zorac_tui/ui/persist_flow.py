@@ -8,9 +8,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
-from zorac_tui.store.instances import InstanceLock
 
 if TYPE_CHECKING:
+    from zorac_tui.store.instances import InstanceLock
     from zorac_tui.ui.app import ZoracApp
 
 CHECKPOINT_INTERVAL = 1.0  # seconds between saves of a streaming reply (kill -9 loses at most this)
@@ -43,7 +43,8 @@ class PersistFlow:
     # ------------------------------------------------------------- plumbing
     def open_store(self: ZoracApp, path: Any = None) -> None:
         """Open the database on the store thread (creating it if needed)."""
-        from zorac_tui import store as store_mod
+        from zorac_tui import store as store_mod  # imported here: not on the start-up path
+        from zorac_tui.store.instances import InstanceLock
 
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zorac-store")
         self._last_checkpoint = {}

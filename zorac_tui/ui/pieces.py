@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, ConsoleOptions, RenderResult, RenderableType
-from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
-from rich.syntax import Syntax
 
 from zorac_tui.core.blocks import Settled
+
+if TYPE_CHECKING:  # rich.markdown (markdown-it) and rich.syntax (pygments) load on first use, off start-up
+    from rich.markdown import Markdown as RichMarkdown
 
 CODE_THEME = "monokai"
 CONTAINERS = {"bullet_list_open", "ordered_list_open", "table_open", "blockquote_open"}
 
 
+def preload() -> None:
+    """Import what drawing a reply needs (~40 ms; call from a thread once the app is up)."""
+    import rich.markdown  # noqa: F401
+    import rich.syntax  # noqa: F401
+
+
 def render_markdown(text: str) -> RichMarkdown:
     """One renderable for a whole finished reply (no Rich markup parsing, code highlighted)."""
-    return RichMarkdown(text, code_theme=CODE_THEME, hyperlinks=False)
+    from rich.markdown import Markdown
+
+    return Markdown(text, code_theme=CODE_THEME, hyperlinks=False)
 
 
 class Piece:
@@ -28,6 +39,8 @@ class Piece:
         self.code = part.lang is not None
         self.renderable: RenderableType
         if self.code:
+            from rich.syntax import Syntax
+
             # Rich's Markdown draws a code block as Syntax(padding=1): the runs share it out
             self.renderable = Syntax(part.text, part.lang, theme=CODE_THEME, word_wrap=True,
                                      padding=(int(part.first), 1, int(part.last), 1))
