@@ -180,3 +180,24 @@ async def test_with_another_instance_running_a_long_dead_reply_is_still_marked_a
             message, view = await app_showing(pilot, dead)
             assert message.status is Status.INTERRUPTED and isinstance(view, MessageView)
             assert "interrupted" in widget_text(view.query_one(".footer"))
+
+
+async def test_the_open_list_shows_conversations_another_instance_saves(tmp_path: Path) -> None:
+    from textual.widgets import OptionList
+
+    db = tmp_path / "chats.sqlite3"
+    with running_simulator(fast_config()) as sim:
+        app = ZoracApp(Settings(base_url=sim.base_url), nvml_module=FakePynvml(), store_path=db)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.store is not None, what="the store to open")
+            await pilot.press("ctrl+o")
+            options = app.query_one("#conv-options", OptionList)
+
+            def titles() -> list[str]:
+                return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+            with Store(db) as other:  # another window saves a conversation
+                conv = other.create_conversation("Planned in the other window")
+                other.add_message(conv, "user", "hello from there")
+            await wait_for(pilot, lambda: any("Planned in the other window" in t for t in titles()),
+                           what="the other window's conversation in the list")

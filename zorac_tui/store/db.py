@@ -300,6 +300,10 @@ class Store:
             args.append(limit)
         return [_message(r) for r in self._read(sql, args)]
 
+    def data_version(self) -> int:
+        """SQLite's data_version: it changes when another connection (another instance) commits."""
+        return int(self._read("PRAGMA data_version")[0][0])
+
     def get_messages(self, message_ids: list[int]) -> dict[int, MessageRow]:
         """The messages with these ids that still exist, by id."""
         if not message_ids:

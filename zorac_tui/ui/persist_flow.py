@@ -38,6 +38,7 @@ class PersistFlow:
     store_error: str | None = None
     _store_thread: ThreadPoolExecutor | None = None
     _instance_lock: InstanceLock | None = None
+    _data_version: int | None = None  # the store's data_version at the last look (store thread only)
     _last_checkpoint: dict[int, float]
 
     # ------------------------------------------------------------- plumbing
@@ -91,16 +92,23 @@ class PersistFlow:
                  if m.status is Status.STREAMING and m.db_id is not None and id(m) not in own]
 
         def _look(store: Any) -> None:
-            interrupted = store.mark_interrupted(idle_for=STALE_AFTER)
+            version = store.data_version()
+            changed, self._data_version = version != self._data_version, version
+            interrupted = store.mark_interrupted(idle_for=STALE_AFTER)  # a read only, unless rows stream
+            if not changed and not interrupted:
+                return  # no other instance committed anything since the last look
             rows = store.get_messages([m.db_id for m in shown]) if shown else {}
-            if interrupted or rows:
-                self._tell_app(self.show_foreign_replies, interrupted, shown, rows)
+            self._tell_app(self.show_foreign_replies, interrupted, shown, rows)
 
         self.in_store(_look)
 
     def show_foreign_replies(self: ZoracApp, interrupted: int, shown: list[Message], rows: dict[int, Any]) -> None:
-        """Redraw the shown replies of other instances whose stored text or state changed."""
+        """Redraw the shown replies of other instances whose stored text or state changed, and the list."""
+        from zorac_tui.ui.conversation_list import ConversationList
+
         self.say_interrupted(interrupted)
+        if self.query_one(ConversationList).display:  # another window's conversations appear as they change
+            self.refresh_conversation_list()
         for message in shown:
             row = rows.get(message.db_id)
             if row is None or (row.content == message.content and row.status == message.status.value):
