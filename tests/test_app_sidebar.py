@@ -248,7 +248,7 @@ async def test_memory_panel_one_gpu_with_sources():
             text = panel_text(app, MemoryPanel)
             runtime = server_vram - kv_bytes - 14 * 10**9
             assert panel.border_title == "Memory budget"
-            assert f"weights {14e9 / GIB:.1f} GiB (weights_gb setting)" in text
+            assert f"weights {14e9 / GIB:.1f} GiB (config)" in text
             assert f"KV cache {kv_bytes / GIB:.1f} GiB (/metrics)" in text
             assert f"runtime {runtime / GIB:.1f} GiB (derived)" in text
             assert "others 1.0 GiB (derived)" in text  # 23 GiB used − 22 GiB by the server

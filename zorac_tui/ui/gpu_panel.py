@@ -7,7 +7,7 @@ from collections import deque
 from rich.text import Text
 
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
-from zorac_tui.ui.sparkline import bar, sparkline
+from zorac_tui.ui.sparkline import bar, is_narrow, sparkline
 from zorac_tui.ui.steady import SteadyStatic
 
 GIB = 1024**3
@@ -21,6 +21,13 @@ def fmt_gb(value: int | None) -> str:
 def fmt_opt(value: float | int | None, unit: str, fmt: str = "{:.0f}") -> str:
     """A figure with its unit, or 'n/a' when the card does not report it."""
     return "n/a" if value is None else fmt.format(value) + unit
+
+
+def short_name(name: str) -> str:
+    """'NVIDIA GeForce RTX 4090' → 'RTX 4090': the vendor words every card here shares."""
+    for word in ("NVIDIA ", "GeForce "):
+        name = name.replace(word, "")
+    return name
 
 
 class GpuPanel(SteadyStatic):
@@ -61,39 +68,52 @@ class GpuPanel(SteadyStatic):
             if snap.gpus:
                 text.append("\n(last known figures below)\n", style="dim")
         width = max(10, (self.size.width or 34) - 4)
+        narrow = is_narrow(self.size.width)
         for i, gpu in enumerate(snap.gpus):
             if i:
                 text.append("\n")
-            text.append_text(self.render_gpu(gpu, width, compact=len(snap.gpus) > 1))
+            text.append_text(self.render_gpu(gpu, width, compact=len(snap.gpus) > 1, narrow=narrow))
         return text
 
-    def render_gpu(self, gpu: GpuSample, width: int, compact: bool) -> Text:
-        """One GPU block."""
+    def render_gpu(self, gpu: GpuSample, width: int, compact: bool, narrow: bool = False) -> Text:
+        """One GPU block (`narrow`: the 80-column sidebar, shorter wording, same figures)."""
         text = Text()
+        name = short_name(gpu.name) if narrow else gpu.name
         text.append(f"{gpu.index} ", style="bold")
-        text.append(gpu.name[: width - 2] + "\n", style="bold")
+        text.append(name[: width + 2] + "\n", style="bold")
         frac = gpu.memory_fraction
         style = "red" if frac and frac > 0.95 else "green"
         text.append("VRAM ", style="dim")
         text.append_text(bar(frac, max(6, width - 5), style=style))
-        text.append(f"\n     {fmt_gb(gpu.memory_used)} / {fmt_gb(gpu.memory_total)} GiB")
+        indent = "" if narrow else "     "
+        used = f"{fmt_gb(gpu.memory_used)}/{fmt_gb(gpu.memory_total)}" if narrow else \
+            f"{fmt_gb(gpu.memory_used)} / {fmt_gb(gpu.memory_total)}"
+        text.append(f"\n{indent}{used} GiB")
         if frac is not None:
-            text.append(f" ({frac:.0%})")
+            text.append(f" {frac:.0%}" if narrow else f" ({frac:.0%})")
         text.append("\n")
         if gpu.server_process_memory is not None:
-            text.append("     server process ", style="dim")
+            text.append("server " if narrow else "     server process ", style="dim")
             text.append(f"{fmt_gb(gpu.server_process_memory)} GiB\n")
         text.append("util ", style="dim")
         text.append(fmt_opt(gpu.gpu_util, "%"), style="bold cyan")
         text.append("  mem ", style="dim")
         text.append(fmt_opt(gpu.mem_util, "%"))
-        text.append("  ")
-        text.append(fmt_opt(gpu.temperature_c, "°C"))
-        text.append("\npower ", style="dim")
+        if narrow:  # temperature moves down beside the power
+            text.append("\n")
+            text.append(fmt_opt(gpu.temperature_c, "°C"))
+            text.append("  ")
+        else:
+            text.append("  ")
+            text.append(fmt_opt(gpu.temperature_c, "°C"))
+            text.append("\npower ", style="dim")
         text.append(f"{fmt_opt(gpu.power_w, '')}/{fmt_opt(gpu.power_limit_w, ' W')}")
         if not compact:
-            text.append("\nclock ", style="dim")
-            text.append(f"SM {fmt_opt(gpu.sm_clock_mhz, '')} · mem {fmt_opt(gpu.mem_clock_mhz, '')} MHz")
+            text.append("\nclock " if not narrow else "\nclk ", style="dim")
+            if narrow:
+                text.append(f"{fmt_opt(gpu.sm_clock_mhz, '')}/{fmt_opt(gpu.mem_clock_mhz, '')} MHz")
+            else:
+                text.append(f"SM {fmt_opt(gpu.sm_clock_mhz, '')} · mem {fmt_opt(gpu.mem_clock_mhz, '')} MHz")
         spark_w = max(6, width - 6)
         text.append("\nVRAM ", style="dim")
         text.append_text(sparkline(list(self.vram_history.get(gpu.index, [])), spark_w, top=1.0, style="green"))

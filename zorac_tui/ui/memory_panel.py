@@ -12,6 +12,7 @@ from zorac_tui.telemetry.memory import (
     peak_bandwidth_bytes_per_s,
 )
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+from zorac_tui.ui.sparkline import is_narrow
 from zorac_tui.ui.steady import SteadyStatic
 
 GIB = 1024**3
@@ -23,6 +24,9 @@ SEGMENTS = {
     "free": ("free", "grey23"),
 }
 SOURCE_MARK = {"measured": "", "derived": " (derived)", "unknown": " ?"}
+# the 80-column sidebar (20 columns of text): shorter labels, "G", and one short word for the source
+NARROW_LABEL = {"kv_cache": "KV"}
+NARROW_SOURCE = {"derived": "calc", "/metrics": "metrics", "SIMULATED": "SIM", "config": "cfg", "unknown": "?"}
 
 
 def stacked_bar(budget: MemoryBudget, width: int) -> Text:
@@ -85,13 +89,14 @@ class MemoryPanel(SteadyStatic):
             return Text(reason, style="dim")
         text = Text()
         width = max(10, (self.size.width or 34) - 4)
+        narrow = is_narrow(self.size.width)
         for i, gpu in enumerate(snap.gpus):
             if i:
                 text.append("\n")
-            text.append_text(self.render_gpu(gpu, width, many=len(snap.gpus) > 1))
+            text.append_text(self.render_gpu(gpu, width, many=len(snap.gpus) > 1, narrow=narrow))
         return text
 
-    def render_gpu(self, gpu: GpuSample, width: int, many: bool) -> Text:
+    def render_gpu(self, gpu: GpuSample, width: int, many: bool, narrow: bool = False) -> Text:
         """Stacked bar, legend with GiB and source, efficiency line."""
         # Weights and KV cache belong to the server's GPU; with several GPUs we cannot split them per card.
         kv = None if many else self.kv_cache_bytes
@@ -105,13 +110,20 @@ class MemoryPanel(SteadyStatic):
         for name, segment in budget.segments():
             label, style = SEGMENTS[name]
             text.append("\n■ ", style=style)
-            figure = "unknown" if segment.bytes is None else f"{segment.bytes / GIB:.1f} GiB"
-            mark = SOURCE_MARK[segment.source]
+            source = segment.source
             if name == "weights" and segment.bytes is not None:
-                mark = f" ({self.weight_source})"
+                source = self.weight_source
             if name == "kv_cache" and segment.bytes is not None:
-                mark = " (/metrics)"
-            text.append(f"{label} {figure}{mark}", style="dim" if segment.bytes is None else "")
+                source = "/metrics"
+            if narrow:
+                figure = "?" if segment.bytes is None else f"{segment.bytes / GIB:.1f}G"
+                mark = NARROW_SOURCE.get(source, "")
+                line = f"{NARROW_LABEL.get(name, label)} {figure}{' ' + mark if mark and figure != '?' else ''}"
+            else:
+                figure = "unknown" if segment.bytes is None else f"{segment.bytes / GIB:.1f} GiB"
+                mark = SOURCE_MARK.get(source, f" ({source})")
+                line = f"{label} {figure}{mark}"
+            text.append(line, style="dim" if segment.bytes is None else "")
         if name_missing := [SEGMENTS[n][0] for n, s in budget.segments() if s.bytes is None]:
             text.append(f"\nunknown: {', '.join(name_missing)}", style="dim italic")
             if weights is None:
@@ -124,6 +136,6 @@ class MemoryPanel(SteadyStatic):
         text.append("n/a (weights unknown)" if ideal is None else f"{ideal:.0f} tok/s")
         efficiency = decode_efficiency(self.achieved_tok_s, ideal)
         if efficiency is not None:
-            text.append(" · achieved ", style="dim")
+            text.append("\nachieved " if narrow else " · achieved ", style="dim")
             text.append(f"{efficiency:.0%}", style="bold")
         return text

@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 
 from zorac_tui.server.metrics import ServerStats
-from zorac_tui.ui.sparkline import bar
-from zorac_tui.ui.throughput_panel import fmt_ms
+from zorac_tui.ui.sparkline import bar, is_narrow
 from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.throughput_panel import fmt_ms
+
+NL = "\n"
 
 
 class ServerPanel(SteadyStatic):
@@ -41,8 +43,10 @@ class ServerPanel(SteadyStatic):
     def render_text(self) -> Text:
         """Panel body."""
         text = Text()
+        narrow = is_narrow(self.size.width)
         if self.model_line:
-            text.append(self.model_line + "\n")
+            line = self.model_line.replace(" tokens", " tok") if narrow else self.model_line
+            text.append(line + "\n")
         stats = self.stats
         if stats is None:
             text.append(self.reason or "no data", style="yellow" if self.reason else "dim")
@@ -52,23 +56,25 @@ class ServerPanel(SteadyStatic):
         text.append("KV cache ", style="dim")
         text.append(f"{usage:.1%}" if usage is not None else "n/a", style="bold")
         if stats.kv_capacity_tokens:
-            text.append(f" of {stats.kv_capacity_tokens:,} tok")
+            text.append(f"{NL if narrow else ' '}of {stats.kv_capacity_tokens:,} tok")
         text.append("\n")
         text.append_text(bar(usage, width, style="magenta"))
-        text.append("\nrequests ", style="dim")
-        text.append(f"{_n(stats.requests_running)} running · {_n(stats.requests_waiting)} waiting\n")
+        text.append("\nreqs " if narrow else "\nrequests ", style="dim")
+        text.append(f"{_n(stats.requests_running)} running · {_n(stats.requests_waiting)} waiting\n" if not narrow
+                    else f"{_n(stats.requests_running)} run · {_n(stats.requests_waiting)} wait\n")
         text.append("preempted ", style="dim")
         text.append(f"{_n(stats.preemptions_total)}")
-        text.append("  prefix hit ", style="dim")
+        text.append(f"{NL}prefix hit " if narrow else "  prefix hit ", style="dim")
         rate = stats.prefix_cache_hit_rate
         text.append("—" if rate is None else f"{rate:.0%}")
         text.append("\nserver TTFT ", style="dim")
-        text.append(fmt_ms(stats.ttft_mean_s) + " avg")
+        avg = "" if narrow else " avg"  # the means since the server started
+        text.append(fmt_ms(stats.ttft_mean_s) + avg)
         text.append("\nper token ", style="dim")
-        text.append(fmt_ms(stats.inter_token_latency_mean_s) + " avg")
+        text.append(fmt_ms(stats.inter_token_latency_mean_s) + avg)
         if self.gen_rate is not None:
-            text.append("\ngenerating ", style="dim")
-            text.append(f"{self.gen_rate:.1f} tok/s (all requests)")
+            text.append("\nall reqs " if narrow else "\nall requests ", style="dim")
+            text.append(f"{self.gen_rate:.1f} tok/s")
         return text
 
 

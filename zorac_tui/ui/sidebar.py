@@ -83,7 +83,7 @@ class Sidebar(VerticalScroll):
         if demo:
             self.query_one(MemoryPanel).set_weights(SIM_WEIGHT_BYTES, "SIMULATED")
         elif weights_gb > 0:
-            self.query_one(MemoryPanel).set_weights(int(weights_gb * 1e9), "weights_gb setting")
+            self.query_one(MemoryPanel).set_weights(int(weights_gb * 1e9), "config")
 
     def note_reply(self, decode_tok_s: float | None) -> None:
         """A reply finished at this decode rate (for the efficiency figure)."""

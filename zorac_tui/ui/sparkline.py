@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from rich.text import Text
 
 BLOCKS = "▁▂▃▄▅▆▇█"
+NARROW = 26  # panel text columns below which a panel uses its short layout (the 80-column sidebar has 20)
+
+
+def is_narrow(width: int) -> bool:
+    """Whether a panel `width` columns wide (0: not laid out yet) takes its short layout."""
+    return 0 < width < NARROW
 
 
 def sparkline(values: Sequence[float | None], width: int, *, top: float | None = None,

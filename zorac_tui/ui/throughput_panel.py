@@ -7,10 +7,11 @@ from collections import deque
 from rich.text import Text
 
 from zorac_tui.core.throughput import ThroughputReading
-from zorac_tui.ui.sparkline import sparkline
+from zorac_tui.ui.sparkline import is_narrow, sparkline
 from zorac_tui.ui.steady import SteadyStatic
 
-REFERENCE = "ref: 4090 AWQ 60–65 tok/s, TTFT ~0.3 s"
+REFERENCE = "ref: 4090 AWQ 60–65 tok/s\n     TTFT ~0.3 s"
+REFERENCE_NARROW = "ref (4090 AWQ)\n60–65 tok/s\nTTFT ~0.3 s"
 
 
 def fmt_ms(seconds: float | None) -> str:
@@ -64,13 +65,15 @@ class ThroughputPanel(SteadyStatic):
         """The panel body."""
         text = Text()
         width = max(10, (self.size.width or 30) - 4)
+        narrow = is_narrow(self.size.width)
+        tokens_after = "\n      " if narrow else "  "  # the token count goes under the rate when narrow
         live = self.live
         if self.streaming and live is not None:
             text.append("now   ", style="dim")
             text.append(fmt_rate(live.live_tok_s, live.estimated), style="bold cyan")
-            text.append(f"  {'≈' if live.estimated else ''}{live.tokens:,} tok\n")  # counted per chunk: an estimate
+            text.append(f"{tokens_after}{'≈' if live.estimated else ''}{live.tokens:,} tok\n")  # ≈: per chunk
             text.append("TTFT  ", style="dim")
-            text.append(fmt_ms(live.ttft_s) + " (this reply)\n")
+            text.append(fmt_ms(live.ttft_s) + ("\n" if narrow else " (this reply)\n"))
             text.append_text(sparkline(list(self.live_history), width))
             text.append("\n")
         else:
@@ -80,7 +83,7 @@ class ThroughputPanel(SteadyStatic):
         if last is not None:
             text.append("last  ", style="dim")
             text.append(fmt_rate(last.average_tok_s, last.estimated), style="bold")
-            text.append(f" · {'≈' if last.estimated else ''}{last.tokens:,} tok\n")
+            text.append(f"{tokens_after if narrow else ' · '}{'≈' if last.estimated else ''}{last.tokens:,} tok\n")
             text.append("TTFT  ", style="dim")
             text.append(f"{fmt_ms(last.ttft_s)}\n")
         if self.history:
@@ -88,6 +91,6 @@ class ThroughputPanel(SteadyStatic):
             text.append_text(sparkline(list(self.history), width - 8, style="green"))
             text.append("\n")
         if last is not None and last.estimated:
-            text.append("≈ counted per chunk (no server usage)\n", style="yellow")
-        text.append(REFERENCE, style="dim italic")
+            text.append("≈ counted per chunk\n(no server usage)\n", style="yellow")
+        text.append(REFERENCE_NARROW if narrow else REFERENCE, style="dim italic")
         return text
