@@ -22,6 +22,9 @@ FIGURES = [
     ("efficiency", "Achieved decode tok/s ÷ the ideal for this GPU: peak memory bandwidth (bus width × max "
                    "memory clock × 2) ÷ bytes read per token (≈ the weights). Decode is memory-bound."),
     ("SIMULATED", "Figures from the built-in simulator (--demo), not from real hardware."),
+    ("memory sources", "(derived) / calc: worked out from the other figures; (/metrics) / metrics: the server's "
+                       "own report; (config) / cfg: your weights_gb setting; SIM: simulated. The short forms "
+                       "are what the sidebar uses on a terminal under 100 columns."),
 ]
 
 PROMPT_KEYS = [
