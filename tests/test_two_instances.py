@@ -29,6 +29,7 @@ from zorac_tui.store import Store
 from zorac_tui.store.instances import InstanceLock
 from zorac_tui.ui import persist_flow
 from zorac_tui.ui.app import ZoracApp
+from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.messages import MessageView
 
 CHILD = Path(__file__).resolve().parent / "store_crash_child.py"
@@ -73,7 +74,9 @@ async def app_showing(pilot: Any, reply_id: int) -> Any:
     await wait_for(pilot, lambda: any(m.db_id == reply_id for m in app.pane.conversation.messages),
                    what="the other instance's conversation on screen")
     message = next(m for m in app.pane.conversation.messages if m.db_id == reply_id)
-    return message, app.pane.view_for(message)
+    view = await wait_for(pilot, lambda: (v := app.pane.view_for(message)) is not None and v.query(".footer") and v,
+                          what="its view composed")
+    return message, view
 
 
 def history_app(base_url: str, db: Path) -> ZoracApp:
@@ -138,6 +141,9 @@ async def test_a_reply_another_instance_streams_is_followed_not_marked_interrupt
             first_length = len(message.content)
             await wait_for(pilot, lambda: len(message.content) > first_length, what="the view following it")
             await wait_for(pilot, lambda: message.status is Status.COMPLETE, timeout=15, what="its final state")
+            gauge = app.query_one(ContextGauge)  # the whole reply counted: 750 words of the other instance's
+            await wait_for(pilot, lambda: gauge.budget is not None and gauge.budget.history > 750,
+                           what="the gauge recounted")
             assert message.content.endswith("The end.") and message.stats.completion_tokens == 750
             footer = widget_text(view.query_one(".footer"))
             assert "another" not in footer and "750 tokens" in footer
@@ -201,3 +207,60 @@ async def test_the_open_list_shows_conversations_another_instance_saves(tmp_path
                 other.add_message(conv, "user", "hello from there")
             await wait_for(pilot, lambda: any("Planned in the other window" in t for t in titles()),
                            what="the other window's conversation in the list")
+
+
+def seed_conversation(db: Path) -> int:
+    """A stored conversation of one exchange, as another window left it."""
+    with Store(db) as store:
+        conv = store.create_conversation("Shared chat", "sim-model", "http://127.0.0.1:1/v1", {})
+        store.add_message(conv, "user", "first question")
+        store.add_message(conv, "assistant", "first answer")
+        return conv
+
+
+async def test_a_conversation_open_in_two_windows_shows_what_the_other_one_adds(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    conv = seed_conversation(db)
+    with running_simulator(fast_config(reply_text="answered here")) as sim:
+        app = history_app(sim.base_url, db)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: [m.content for m in app.pane.conversation.messages]
+                           == ["first question", "first answer"], what="the shared conversation")
+            with Store(db) as other:  # the other window asks and gets an answer in the same conversation
+                other.add_message(conv, "user", "asked in the other window")
+                other.add_message(conv, "assistant", "answered there")
+            await wait_for(pilot, lambda: [m.content for m in app.pane.conversation.messages][-2:]
+                           == ["asked in the other window", "answered there"], what="the other window's turn")
+            assert app.pane.conversation.db_id == conv
+            await wait_for(pilot, lambda: len(app.pane.query(MessageView)) == 4, what="all four on screen")
+            app.query_one("#prompt").load_text("and here?")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not app.streaming and app.pane.conversation.messages[-1].content
+                           == "answered here", what="this window's reply")
+            sent = [m["content"] for m in sim.simulator.requests[-1]["messages"] if m["role"] != "system"]
+            assert sent == ["first question", "first answer", "asked in the other window", "answered there",
+                            "and here?"]
+    with Store(db) as store:
+        assert [m.content for m in store.load_messages(conv)] == [
+            "first question", "first answer", "asked in the other window", "answered there", "and here?",
+            "answered here"]
+
+
+async def test_a_conversation_deleted_in_another_window_is_saved_again_here(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    conv = seed_conversation(db)
+    with running_simulator(fast_config()) as sim:
+        app = history_app(sim.base_url, db)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: app.pane.conversation.db_id == conv, what="the shared conversation")
+            with Store(db) as other:
+                other.delete(conv)
+            await wait_for(pilot, lambda: any("deleted in another zorac-tui window" in t for t in toasts(app)),
+                           what="the notice")
+            await app.from_store(lambda store: None)  # the writes queued before this one are done
+            assert [m.content for m in app.pane.conversation.messages] == ["first question", "first answer"]
+            again = app.pane.conversation.db_id
+            assert again is not None and all(m.db_id is not None for m in app.pane.conversation.messages)
+    with Store(db) as store:  # (SQLite may give the new row the deleted one's id)
+        assert [m.content for m in store.load_messages(again)] == ["first question", "first answer"]
+        assert [c.title for c in store.list_conversations()] == ["Shared chat"]

@@ -304,6 +304,15 @@ class Store:
         """SQLite's data_version: it changes when another connection (another instance) commits."""
         return int(self._read("PRAGMA data_version")[0][0])
 
+    def conversation_exists(self, conversation_id: int) -> bool:
+        """Whether the conversation is (still) stored."""
+        return bool(self._read("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)))
+
+    def live_message_ids(self, conversation_id: int) -> set[int]:
+        """Ids of a conversation's messages that are not archived by a summary (cheap: no text read)."""
+        return {r[0] for r in self._read(
+            "SELECT id FROM messages WHERE conversation_id = ? AND archived_by IS NULL", (conversation_id,))}
+
     def get_messages(self, message_ids: list[int]) -> dict[int, MessageRow]:
         """The messages with these ids that still exist, by id."""
         if not message_ids:

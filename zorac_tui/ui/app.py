@@ -244,6 +244,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             self.client = client_mod.ChatClient(self.settings.base_url, self.settings.api_key,
                                                 stall_timeout=self.settings.stall_timeout)
             await self.client.warm_up()
+        if self.ui_gone():  # quit while connecting: the widgets below are gone
+            return
         version = self.server_version()
         self.header.model = self.model
         self.header.server_state = "connected"
@@ -255,6 +257,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
         sidebar.poll_metrics(self.settings.base_url, self.settings.api_key, self.settings.metrics_interval,
                              self.model, info.has_metrics, info.flavor)
         counting = await asyncio.to_thread(importlib.import_module, "zorac_tui.server.counting")
+        if self.ui_gone():
+            return
         self.counter = counting.TokenCounter(self.settings.base_url, self.model, api_key=self.settings.api_key,
                                              can_tokenize=info.has_tokenize)
         self.recount()

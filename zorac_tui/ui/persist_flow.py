@@ -39,6 +39,7 @@ class PersistFlow:
     _store_thread: ThreadPoolExecutor | None = None
     _instance_lock: InstanceLock | None = None
     _data_version: int | None = None  # the store's data_version at the last look (store thread only)
+    _foreign_pending = False  # another window changed the shown conversation while a reply streamed here
     _last_checkpoint: dict[int, float]
 
     # ------------------------------------------------------------- plumbing
@@ -88,27 +89,48 @@ class PersistFlow:
         if self.ui_gone() or self.store is None:
             return
         own = {id(view.message) for view in self.pane.query(StreamingReply)}
-        shown = [m for m in self.pane.conversation.messages
-                 if m.status is Status.STREAMING and m.db_id is not None and id(m) not in own]
+        conversation = self.pane.conversation
+        messages = list(conversation.messages)  # their db_ids are read on the store thread, once written
+        shown = [m for m in messages if m.status is Status.STREAMING and m.db_id is not None and id(m) not in own]
+        pending = self._foreign_pending
 
         def _look(store: Any) -> None:
             version = store.data_version()
             changed, self._data_version = version != self._data_version, version
             interrupted = store.mark_interrupted(idle_for=STALE_AFTER)  # a read only, unless rows stream
-            if not changed and not interrupted:
+            if not changed and not interrupted and not pending:
                 return  # no other instance committed anything since the last look
             rows = store.get_messages([m.db_id for m in shown]) if shown else {}
-            self._tell_app(self.show_foreign_replies, interrupted, shown, rows)
+            # another window added, archived or deleted messages of the conversation shown here, or deleted it
+            changed_here = gone = False
+            if conversation.db_id is not None and store.live_message_ids(conversation.db_id) != {
+                    m.db_id for m in messages if m.db_id is not None}:
+                changed_here = True
+                gone = not store.conversation_exists(conversation.db_id)
+            self._tell_app(self.show_foreign_replies, interrupted, shown, rows,
+                           conversation if changed_here else None, gone)
 
         self.in_store(_look)
 
-    def show_foreign_replies(self: ZoracApp, interrupted: int, shown: list[Message], rows: dict[int, Any]) -> None:
-        """Redraw the shown replies of other instances whose stored text or state changed, and the list."""
+    def show_foreign_replies(self: ZoracApp, interrupted: int, shown: list[Message], rows: dict[int, Any],
+                             changed: Conversation | None = None, gone: bool = False) -> None:
+        """Redraw the shown replies of other instances whose stored text or state changed, the list, and
+        the conversation on screen when another window changed or deleted it (once no reply streams here)."""
         from zorac_tui.ui.conversation_list import ConversationList
 
         self.say_interrupted(interrupted)
         if self.query_one(ConversationList).display:  # another window's conversations appear as they change
             self.refresh_conversation_list()
+        self._foreign_pending = False
+        if changed is not None and changed is self.pane.conversation and changed.db_id is not None:
+            if self.streaming:
+                self._foreign_pending = True  # look again after this reply
+            elif gone:
+                self.save_again(changed)
+            else:
+                self.run_worker(self.open_conversation(changed.db_id), group="open", exclusive=True)
+                return
+        updated = False
         for message in shown:
             row = rows.get(message.db_id)
             if row is None or (row.content == message.content and row.status == message.status.value):
@@ -116,9 +138,22 @@ class PersistFlow:
             stored = message_from_row(row)
             message.content, message.status, message.stats = stored.content, stored.status, stored.stats
             message.error = stored.error
+            updated = True
             view = self.pane.view_for(message)
             if view is not None and hasattr(view, "refresh_message"):
                 view.refresh_message()
+        if updated and not self.streaming:
+            self.recount()  # the gauge counts the other window's reply as it grows
+
+    def save_again(self: ZoracApp, conversation: Conversation) -> None:
+        """The conversation on screen was deleted in another window: keep it, saved anew (nothing is lost)."""
+        conversation.db_id = None
+        for message in conversation.messages:
+            message.db_id = None
+        for message in conversation.messages:
+            self.persist_message(message, conversation)
+        self.notify("This conversation was deleted in another zorac-tui window; it is saved again from this one "
+                    "(a summary's archived originals are not).", severity="warning", timeout=10)
 
     def _tell_app(self: ZoracApp, fn: Any, *args: Any) -> None:
         """From the store thread: run fn(*args) on the app's loop and wait; nothing if the app has gone."""
