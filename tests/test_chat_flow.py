@@ -17,6 +17,7 @@ from uihelpers import (
 
 from zorac_tui.core.conversation import Status
 from zorac_tui.demo.simulator import Faults
+from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.messages import MessageView, StreamingReply
 from zorac_tui.ui.prompt import PromptInput
 
@@ -203,7 +204,8 @@ def test_main_screen_snapshot(snap_compare):
         sidebar = app.query_one("#sidebar")
         await wait_for(pilot, lambda: sidebar.kv_capacity_tokens is not None, what="first /metrics poll")
         app.recount()  # the gauge's KV note needs the capacity from /metrics
-        await pilot.pause(0.4)
+        gauge = app.query_one(ContextGauge)
+        await wait_for(pilot, lambda: "KV" in gauge.note, what="the gauge's KV note")
         sidebar.display = False
         app.header.server_detail = "vllm 0.32.0 · simulator"
         for footer in app.pane.query(".footer"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from zorac_tui.core.budget import ContextBudget
@@ -35,6 +36,18 @@ def budget_bar(budget: ContextBudget, width: int) -> Text:
     return text
 
 
+class FittedLines:
+    """A renderable that lays the gauge out for whatever width it is drawn at (never a stale width)."""
+
+    def __init__(self, gauge: ContextGauge) -> None:
+        """Draw `gauge`'s current budget."""
+        self.gauge = gauge
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The gauge's lines for `options.max_width` columns."""
+        yield self.gauge.render_text(options.max_width)
+
+
 class ContextGauge(SteadyStatic):
     """Two lines: bar with `used / window · %`, then segment sizes and where each number came from."""
 
@@ -46,7 +59,7 @@ class ContextGauge(SteadyStatic):
 
     def on_mount(self) -> None:
         """Waiting state."""
-        self.update(self.render_text())
+        self.update(FittedLines(self))
 
     def show_budget(self, budget: ContextBudget, note: str = "") -> None:
         """Show a new measurement."""
@@ -54,16 +67,17 @@ class ContextGauge(SteadyStatic):
         self.note = note
         self.set_class(budget.level() == "warning", "-warning")
         self.set_class(budget.level() == "over", "-over")
-        self.update(self.render_text())
+        self.update(FittedLines(self))
 
-    def render_text(self) -> Text:
-        """The two lines."""
+    def render_text(self, columns: int | None = None) -> Text:
+        """The two lines, for `columns` (default: the gauge's width now)."""
         budget = self.budget
         if budget is None:
             return Text("context: counting starts once the server answers…", style="dim")
+        columns = columns or self.size.width or 80
         label, reserve = f" {budget.label()}", f" +{budget.reserve:,} reserve"
         widest = len(f" ≈{budget.window:,} / {budget.window:,} tokens · 100%")  # the bar keeps its width as
-        room = (self.size.width or 80) - len("context ") - max(widest, len(label)) - 1  # the figures change
+        room = columns - len("context ") - max(widest, len(label)) - 1  # the figures change
         reserve_above = room - len(reserve) >= MIN_BAR  # else the reserve opens the second line
         width = max(MIN_BAR, min(MAX_BAR, room - (len(reserve) if reserve_above else 0)))
         text = Text()
@@ -82,7 +96,3 @@ class ContextGauge(SteadyStatic):
         if self.note:
             text.append(f" · {self.note}", style="dim")
         return text
-
-    def on_resize(self) -> None:
-        """Redraw at the new width."""
-        self.update(self.render_text())
