@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from appdriver import wait_for  # noqa: F401  (one polling helper for both test styles)
+from appdriver import widget_text as drawn_text
 from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.demo.process import SimulatorProcess
@@ -84,9 +85,9 @@ def gauge_text(app: ZoracApp) -> str:
 
 
 def widget_text(widget: Widget) -> str:
-    """Plain text a Static-like widget shows right now."""
-    rendered = widget.render()
-    return getattr(rendered, "plain", str(rendered))
+    """Plain text a Static-like widget shows right now (drawn lines when it holds a Rich renderable)."""
+    plain = getattr(widget.render(), "plain", None)
+    return plain if plain is not None else drawn_text(widget)
 
 
 def notices(app: ZoracApp) -> list[str]:
