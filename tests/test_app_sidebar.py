@@ -44,8 +44,8 @@ from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 
 def panel_text(app, panel_type) -> str:
-    """What a sidebar panel shows right now."""
-    return widget_text(app.query_one(panel_type))
+    """What a sidebar panel shows right now (its lines before wrapping, at its width)."""
+    return app.query_one(panel_type).render_text().plain
 
 
 async def first_sample(pilot, panel_type=GpuPanel) -> str:

@@ -44,3 +44,22 @@ async def test_no_sidebar_line_wraps(size: tuple[int, int]) -> None:
             await wait_for(pilot, lambda: not app.streaming and app.query_one(ThroughputPanel).last is not None,
                            what="the last reply's figures")
             assert too_wide(app) == []
+
+
+async def test_panels_take_their_short_layout_on_a_resize_without_new_figures() -> None:
+    """Shrinking the terminal redraws each panel for its new width at once, not at its next sample."""
+    from appdriver import widget_text as drawn_text
+
+    with running_simulator(fast_config()) as sim:
+        app = make_app(sim, demo=True, telemetry_interval=60.0, metrics_interval=60.0)  # no new figures
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.query_one(ServerPanel).stats is not None
+                           and app.query_one(GpuPanel).snapshot is not None, what="every panel filled")
+            await pilot.resize_terminal(80, 24)
+            await wait_for(pilot, lambda: app.query_one(ThroughputPanel).size.width == 20, what="the narrow sidebar")
+            await pilot.pause()
+            for kind in PANELS:
+                panel = app.query_one(kind)
+                drawn = drawn_text(panel).splitlines()[1:-1]  # inside the border
+                body = panel.render_text().plain.split("\n")
+                assert len(drawn) == len(body), (kind.__name__, drawn, body)  # no line wrapped

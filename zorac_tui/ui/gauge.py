@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from zorac_tui.core.budget import ContextBudget
-from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.steady import Fitted, SteadyStatic
 
 SEGMENT_STYLE = {
     "system": "magenta",
@@ -36,18 +35,6 @@ def budget_bar(budget: ContextBudget, width: int) -> Text:
     return text
 
 
-class FittedLines:
-    """A renderable that lays the gauge out for whatever width it is drawn at (never a stale width)."""
-
-    def __init__(self, gauge: ContextGauge) -> None:
-        """Draw `gauge`'s current budget."""
-        self.gauge = gauge
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """The gauge's lines for `options.max_width` columns."""
-        yield self.gauge.render_text(options.max_width)
-
-
 class ContextGauge(SteadyStatic):
     """Two lines: bar with `used / window · %`, then segment sizes and where each number came from."""
 
@@ -59,7 +46,7 @@ class ContextGauge(SteadyStatic):
 
     def on_mount(self) -> None:
         """Waiting state."""
-        self.update(FittedLines(self))
+        self.update(Fitted(self.render_text))
 
     def show_budget(self, budget: ContextBudget, note: str = "") -> None:
         """Show a new measurement."""
@@ -67,7 +54,7 @@ class ContextGauge(SteadyStatic):
         self.note = note
         self.set_class(budget.level() == "warning", "-warning")
         self.set_class(budget.level() == "over", "-over")
-        self.update(FittedLines(self))
+        self.update(Fitted(self.render_text))
 
     def render_text(self, columns: int | None = None) -> Text:
         """The two lines, for `columns` (default: the gauge's width now)."""

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
 from zorac_tui.ui.sparkline import bar, is_narrow, sparkline
-from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.steady import Fitted, SteadyStatic
 
 GIB = 1024**3
 
@@ -55,10 +55,11 @@ class GpuPanel(SteadyStatic):
             self.util_history.setdefault(gpu.index, deque(maxlen=self.history_len)).append(util)
         self.border_title = "GPU · SIMULATED" if snapshot.simulated else "GPU"
         self.set_class(snapshot.simulated, "-simulated")
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
-    def render_text(self) -> Text:
-        """All GPUs, or the one line that says why there are none."""
+    def render_text(self, columns: int = 0) -> Text:
+        """All GPUs (or why there are none) for `columns` (default: the panel's width now)."""
+        columns = columns or self.size.width
         snap = self.snapshot
         text = Text()
         if snap is None:
@@ -67,8 +68,8 @@ class GpuPanel(SteadyStatic):
             text.append(snap.message or snap.status, style="yellow")
             if snap.gpus:
                 text.append("\n(last known figures below)\n", style="dim")
-        width = max(10, (self.size.width or 34) - 4)
-        narrow = is_narrow(self.size.width)
+        width = max(10, (columns or 34) - 4)
+        narrow = is_narrow(columns)
         for i, gpu in enumerate(snap.gpus):
             if i:
                 text.append("\n")

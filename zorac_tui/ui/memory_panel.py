@@ -13,7 +13,7 @@ from zorac_tui.telemetry.memory import (
 )
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
 from zorac_tui.ui.sparkline import is_narrow
-from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.steady import Fitted, SteadyStatic
 
 GIB = 1024**3
 SEGMENTS = {
@@ -61,7 +61,7 @@ class MemoryPanel(SteadyStatic):
 
     def on_mount(self) -> None:
         """Waiting state."""
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def show(self, snapshot: TelemetrySnapshot | None = None, *, kv_cache_bytes: int | None = None,
              achieved_tok_s: float | None = None) -> None:
@@ -73,23 +73,24 @@ class MemoryPanel(SteadyStatic):
             self.kv_cache_bytes = kv_cache_bytes
         if achieved_tok_s is not None:
             self.achieved_tok_s = achieved_tok_s
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def set_weights(self, weight_bytes: int | None, source: str) -> None:
         """Model weight size and where it came from ("config", "SIMULATED", …)."""
         self.weight_bytes = weight_bytes
         self.weight_source = source if weight_bytes else "unknown"
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
-    def render_text(self) -> Text:
-        """One block per GPU, or why there is none."""
+    def render_text(self, columns: int = 0) -> Text:
+        """One block per GPU, or why there is none, for `columns` (default: the panel's width now)."""
+        columns = columns or self.size.width
         snap = self.snapshot
         if snap is None or not snap.gpus:
             reason = snap.message if snap is not None and snap.message else "waiting for GPU figures…"
             return Text(reason, style="dim")
         text = Text()
-        width = max(10, (self.size.width or 34) - 4)
-        narrow = is_narrow(self.size.width)
+        width = max(10, (columns or 34) - 4)
+        narrow = is_narrow(columns)
         for i, gpu in enumerate(snap.gpus):
             if i:
                 text.append("\n")

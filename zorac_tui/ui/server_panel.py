@@ -6,7 +6,7 @@ from rich.text import Text
 
 from zorac_tui.server.metrics import ServerStats
 from zorac_tui.ui.sparkline import bar, is_narrow
-from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.steady import Fitted, SteadyStatic
 from zorac_tui.ui.throughput_panel import fmt_ms
 
 NL = "\n"
@@ -26,24 +26,25 @@ class ServerPanel(SteadyStatic):
 
     def on_mount(self) -> None:
         """Draw the waiting state."""
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def set_identity(self, line: str) -> None:
         """Model, context length, server kind."""
         self.model_line = line
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def show(self, stats: ServerStats | None, gen_rate: float | None = None, reason: str | None = None) -> None:
         """New stats, or the reason there are none."""
         self.stats = stats
         self.gen_rate = gen_rate
         self.reason = reason
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
-    def render_text(self) -> Text:
-        """Panel body."""
+    def render_text(self, columns: int = 0) -> Text:
+        """Panel body, for `columns` (default: the panel's width now)."""
+        columns = columns or self.size.width
         text = Text()
-        narrow = is_narrow(self.size.width)
+        narrow = is_narrow(columns)
         if self.model_line:
             line = self.model_line.replace(" tokens", " tok") if narrow else self.model_line
             text.append(line + "\n")
@@ -51,7 +52,7 @@ class ServerPanel(SteadyStatic):
         if stats is None:
             text.append(self.reason or "no data", style="yellow" if self.reason else "dim")
             return text
-        width = max(10, (self.size.width or 34) - 4)
+        width = max(10, (columns or 34) - 4)
         usage = stats.kv_cache_usage
         text.append("KV cache ", style="dim")
         text.append(f"{usage:.1%}" if usage is not None else "n/a", style="bold")

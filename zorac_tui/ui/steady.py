@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from textual.visual import VisualType
 from textual.widgets import Static
+
+
+class Fitted:
+    """A renderable laid out by `draw(columns)` when it is drawn, for the width it is drawn at: a panel's
+    short or wide layout, a bar's length, never left over from the width it had before a resize."""
+
+    def __init__(self, draw: Callable[[int], RenderableType]) -> None:
+        """Draw with `draw`."""
+        self.draw = draw
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """What `draw` makes of `options.max_width` columns."""
+        yield self.draw(options.max_width)
 
 
 class SteadyStatic(Static):

@@ -8,7 +8,7 @@ from rich.text import Text
 
 from zorac_tui.core.throughput import ThroughputReading
 from zorac_tui.ui.sparkline import is_narrow, sparkline
-from zorac_tui.ui.steady import SteadyStatic
+from zorac_tui.ui.steady import Fitted, SteadyStatic
 
 REFERENCE = "ref: 4090 AWQ 60–65 tok/s\n     TTFT ~0.3 s"
 REFERENCE_NARROW = "ref (4090 AWQ)\n60–65 tok/s\nTTFT ~0.3 s"
@@ -43,14 +43,14 @@ class ThroughputPanel(SteadyStatic):
 
     def on_mount(self) -> None:
         """Draw the empty state."""
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def show_live(self, reading: ThroughputReading) -> None:
         """A reply is streaming: show its live figures."""
         self.streaming = True
         self.live = reading
         self.live_history.append(reading.live_tok_s)
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
     def show_finished(self, reading: ThroughputReading) -> None:
         """A reply ended: it becomes the 'last reply' line."""
@@ -59,13 +59,14 @@ class ThroughputPanel(SteadyStatic):
         self.last = reading
         if reading.average_tok_s is not None:
             self.history.append(reading.average_tok_s)
-        self.update(self.render_text())
+        self.update(Fitted(self.render_text))
 
-    def render_text(self) -> Text:
-        """The panel body."""
+    def render_text(self, columns: int = 0) -> Text:
+        """The panel body, for `columns` (default: the panel's width now)."""
+        columns = columns or self.size.width
         text = Text()
-        width = max(10, (self.size.width or 30) - 4)
-        narrow = is_narrow(self.size.width)
+        width = max(10, (columns or 30) - 4)
+        narrow = is_narrow(columns)
         tokens_after = "\n      " if narrow else "  "  # the token count goes under the rate when narrow
         live = self.live
         if self.streaming and live is not None:
