@@ -327,7 +327,7 @@ def report(open_results: list[dict], list_result: dict, seed_s: dict) -> str:
         runs = r["runs"]
         first, rest = runs[0], runs[1:] or runs[:1]
 
-        def cell(key: str) -> str:
+        def cell(key: str, first: dict = first, rest: list = rest) -> str:
             return f"{ms(first[key])} / {ms(med([x[key] for x in rest]))}"
 
         lines.append(f"| {r['messages']:,} | {cell('call_s')} | {cell('shown_s')} | {cell('gauge_s')} | "

@@ -258,7 +258,7 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
             press(events.Key("backspace", None) if typed else events.Key("z", "z"))
             try:
                 await asyncio.wait_for(edited.wait(), 5.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     prompt.load_text("Explain the KV cache in vLLM")
@@ -274,7 +274,7 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
                 raise RuntimeError("the app stopped during the stream")
             try:
                 await asyncio.wait_for(settled.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if CLOCK() - t["sent"] > deadline:
                     raise RuntimeError("the reply did not settle in time") from None
         cpu = time.process_time() - cpu0
@@ -571,9 +571,11 @@ def print_table(label: str, cells: list[dict]) -> None:
         print(f"{c['rate']:>6.0f} {fmt(q['decode_tok_s'], '.1f'):>7} │ {fmt(q['lag_ms']):>6} "
               f"{fmt(q['lag_in_markdown_ms']):>6} {fmt(q['lag_settled_ms']):>7} │ {fmt(q['stall_p50_ms'], '.1f'):>9} "
               f"{fmt(q['stall_p95_ms']):>5} {fmt(q['stall_max_ms']):>5} │ {fmt(q['cpu_pct']):>5} │ "
-              f"{'':8}{fmt(k.get('echo_p50_ms'), '.1f'):>8} {fmt(k.get('echo_p95_ms')):>5} {fmt(k.get('echo_max_ms')):>5}"
+              f"{'':8}{fmt(k.get('echo_p50_ms'), '.1f'):>8} {fmt(k.get('echo_p95_ms')):>5} "
+              f"{fmt(k.get('echo_max_ms')):>5}"
               f" {fmt(k.get('echo_painted_p50_ms')):>7} {fmt(k.get('keys'), 'd') if k else '—':>4}"
-              f" {fmt(k.get('dropped'), 'd') if k else '—':>4} {fmt(k.get('stall_p95_ms')):>9} {fmt(k.get('cpu_pct')):>5}")
+              f" {fmt(k.get('dropped'), 'd') if k else '—':>4} {fmt(k.get('stall_p95_ms')):>9} "
+              f"{fmt(k.get('cpu_pct')):>5}")
     print("  (ms; lag = last token written by the server → whole text on screen; 'in md' = drawn in the live reply, "
           "before the refresh; settle = finished view on screen)")
 

@@ -208,7 +208,8 @@ def main() -> int:
             f"{'fake NVML' if kind == 'nvml' else 'SimulatedTelemetry'} at {1 / interval:.0f} Hz"
             + (f", {delay * 1000:.1f} ms/call" if kind == "nvml" else ""))
         extra = "" if kind == "off" else f"{r['cpu_pct'] - off:>+7.1f}%"
-        print(f"   {label:<34} {r['cpu_pct']:>7.1f}% {extra:>8} {fmt(r['sampler_cpu_pct'], '.2f') if kind != 'off' else '':>7}"
+        sampler = fmt(r['sampler_cpu_pct'], '.2f') if kind != 'off' else ''
+        print(f"   {label:<34} {r['cpu_pct']:>7.1f}% {extra:>8} {sampler:>7}"
               f"{'%' if kind != 'off' else ' '} {r['samples']:>8}")
 
     print(f"\n2. 2,000-token reply at 500 tok/s, fake NVML sampled at 1 Hz, every NVML call taking 0 ms vs "

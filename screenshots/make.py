@@ -1,4 +1,4 @@
-"""Regenerate the README screenshots from the demo: `python screenshots/make.py` (SVG, plus PNG if rsvg-convert exists)."""
+"""Regenerate the README screenshots from the demo: `python screenshots/make.py` (SVG; PNG with rsvg-convert)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -61,8 +61,8 @@ async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *
         # rsvg drops a no-break space that starts a text run ("**key** and" came out "keyand"): give it
         # plain spaces it is told to keep; the SVG itself stays as Textual wrote it (browsers are fine)
         plain = svg.replace("&#160;", " ").replace("<svg ", '<svg xml:space="preserve" ', 1)
-        subprocess.run(["rsvg-convert", "-o", str(target.with_suffix(".png"))], input=plain.encode("utf-8"),
-                       check=True)
+        png = str(target.with_suffix(".png"))
+        subprocess.run(["rsvg-convert", "-o", png], input=plain.encode("utf-8"), check=True)  # noqa: ASYNC221
     print(f"wrote {target.relative_to(HERE.parent)}")
     return target
 

@@ -94,7 +94,7 @@ def describe_app(app: Any) -> str:
         lines += [f"  toast: {n.message[:120]!r}" for n in app._notifications]
         lines.append(f"  prompt: {prompt(app).text[:60]!r}, focused: {app.focused!r}")
         return "\n".join(lines)
-    except Exception as exc:  # noqa: BLE001 - the app may be half torn down; the message must still come out
+    except Exception as exc:
         return f"(app state unavailable: {type(exc).__name__}: {exc})"
 
 

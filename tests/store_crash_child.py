@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zorac_tui.store import Store  # noqa: E402
-from zorac_tui.store.instances import InstanceLock  # noqa: E402
+from zorac_tui.store import Store
+from zorac_tui.store.instances import InstanceLock
 
 WORD = "token "
 

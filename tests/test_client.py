@@ -8,8 +8,8 @@ import socket
 import time
 
 import pytest
+from replay import SSE_TYPE, ReplayServer, Reply, fixture_bytes, sse_reply, sse_text, wrapped_reply
 
-from replay import SSE_TYPE, Reply, ReplayServer, fixture_bytes, sse_reply, sse_text, wrapped_reply
 from zorac_tui.server.client import ChatClient
 from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Started, Usage
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay import SSE_TYPE, Reply, ReplayServer, fixture_bytes, raw_reply
+from replay import SSE_TYPE, ReplayServer, Reply, fixture_bytes, raw_reply
 from textual import events
 from textual.widgets import OptionList
 from uihelpers import (
@@ -190,7 +190,7 @@ async def test_server_killed_mid_reply_keeps_the_partial_reply() -> None:
             press_enter(app)
             live = await wait_for(pilot, lambda: live_reply(app), what="live reply")
             await wait_for(pilot, lambda: len(live.message.content) > 40, what="some streamed text")
-            os.kill(sim._proc.pid, signal.SIGKILL)  # noqa: SLF001 - the point of the row
+            os.kill(sim._proc.pid, signal.SIGKILL)
             reply = await wait_for(pilot, lambda: reply_to(app, "tell me everything"), what="the dropped reply")
             assert reply.status is Status.ERROR and len(reply.content) > 40
             n = reply.stats.completion_tokens

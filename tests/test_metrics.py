@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from replay import fixture_bytes
+
 from zorac_tui.server.metrics import ServerStats, parse_metrics, rate_between
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from replay import Reply, ReplayServer, fixture_bytes, raw_reply
+from replay import ReplayServer, Reply, fixture_bytes, raw_reply
+
 from zorac_tui.server.metrics import parse_metrics
 from zorac_tui.server.probe import (
     ModelInfo,

@@ -14,7 +14,7 @@ from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.sidebar import Sidebar
 
 SIZE = (100, 30)
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa ".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
 
 
 def draft(words: int) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zorac_tui.config import Settings  # noqa: E402
-from zorac_tui.logs import setup_logging  # noqa: E402
-from zorac_tui.ui.app import ZoracApp  # noqa: E402
+from zorac_tui.config import Settings
+from zorac_tui.logs import setup_logging
+from zorac_tui.ui.app import ZoracApp
 
 
 def main() -> int:

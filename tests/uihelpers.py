@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from appdriver import wait_for
+from appdriver import widget_text as drawn_text
 from fakes.fake_pynvml import FakePynvml
 from textual.pilot import Pilot
 from textual.widget import Widget
 
-from appdriver import wait_for  # noqa: F401  (one polling helper for both test styles)
-from appdriver import widget_text as drawn_text
 from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.demo.process import SimulatorProcess

@@ -88,8 +88,7 @@ def export_conversation(conversation_id: int, fmt: str, output: str | None) -> i
     """`export ID`: Markdown for people, JSON with every stat for machines."""
     import json
 
-    from zorac_tui.store import export_json, export_markdown
-    from zorac_tui.store import StoreError
+    from zorac_tui.store import StoreError, export_json, export_markdown
 
     try:
         store = open_store()
@@ -151,9 +150,9 @@ def run_app(settings, *, continue_last: bool = False) -> int:
     log = logging.getLogger("zorac_tui")
     log.info("start: %s demo=%s", settings.base_url, settings.demo)
     try:
-        from zorac_tui.ui.app import ZoracApp
-
         from pathlib import Path
+
+        from zorac_tui.ui.app import ZoracApp
 
         app = ZoracApp(settings, demo=settings.demo, continue_last=continue_last, offer_import_from=Path.home())
         try:

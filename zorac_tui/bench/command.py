@@ -65,10 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "beside the reference figures (AWQ+Marlin 60–65 tok/s …) and the requirements "
                            "(TTFT < 1 s, decode > 30 tok/s). Results are saved for --history.")
     parser.epilog = EPILOG
-    parser.add_argument("--base-url", dest="bench_base_url", metavar="URL", help="server API root (default: the configured one)")
-    parser.add_argument("--model", dest="bench_model", metavar="MODEL", help="model to measure (default: the only one served)")
-    parser.add_argument("--runs", type=_positive, default=5, metavar="N", help="measured runs per concurrency level (default 5)")
-    parser.add_argument("--prompt-tokens", type=_positive, default=200, metavar="N", help="prompt size in tokens (default 200)")
+    parser.add_argument("--base-url", dest="bench_base_url", metavar="URL",
+                        help="server API root (default: the configured one)")
+    parser.add_argument("--model", dest="bench_model", metavar="MODEL",
+                        help="model to measure (default: the only one served)")
+    parser.add_argument("--runs", type=_positive, default=5, metavar="N",
+                        help="measured runs per concurrency level (default 5)")
+    parser.add_argument("--prompt-tokens", type=_positive, default=200, metavar="N",
+                        help="prompt size in tokens (default 200)")
     parser.add_argument("--max-tokens", dest="bench_max_tokens", type=_positive, default=500, metavar="N",
                         help="tokens to generate per request (default 500)")
     parser.add_argument("--concurrency", type=_levels, default=(1, 2, 4, 8), metavar="LEVELS",

@@ -20,9 +20,9 @@ INTERVAL_S = 0.25
 class Sampler(Protocol):
     """NvmlSampler or SimulatedTelemetry."""
 
-    def sample(self) -> TelemetrySnapshot: ...  # noqa: D102
+    def sample(self) -> TelemetrySnapshot: ...
 
-    def close(self) -> None: ...  # noqa: D102
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class GpuWatch:
         assert self.sampler is not None
         try:
             snap = self.sampler.sample()
-        except Exception as exc:  # noqa: BLE001 - a sampler failure must not end the bench
+        except Exception as exc:
             with self._lock:
                 self._last_message = f"GPU sampling failed: {type(exc).__name__}: {exc}"
             return
@@ -148,7 +148,7 @@ class GpuWatch:
         self.set_busy(False)
         try:
             self.sampler.close()
-        except Exception:  # noqa: BLE001, S110 - closing must not fail the bench
+        except Exception:
             pass
         with self._lock:
             if not self._samples:

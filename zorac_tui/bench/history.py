@@ -102,7 +102,8 @@ HEADERS = ("date (UTC)", "model", "server", "in/out", "TTFT s", "tok/s", "max ag
 
 def history_table(docs: list[dict[str, Any]]) -> Table:
     """A compact table of past runs, oldest first (model without its organisation prefix)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, caption="tok/s: decode median at the lowest concurrency; "
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  caption="tok/s: decode median at the lowest concurrency; "
                   "max aggr.: highest aggregate tok/s @ its concurrency; GiB: peak VRAM", caption_justify="left")
     for i, name in enumerate(HEADERS):
         table.add_column(name, justify="left" if i < 4 else "right", no_wrap=i != 1,

@@ -28,9 +28,9 @@ INSTRUCTIONS = (
 )
 # Short, common words: about one token each in most tokenizers, so the count moves in small steps.
 WORDS = (
-    "the old river ran past a quiet town where people built small boats of wood and stone each "
-    "spring they walked to the hill to watch light fall on water and fields while birds sang over "
-    "green roads and the long day ended in warm rooms with bread tea and stories of the sea"
+    "the old river ran past a quiet town where people built small boats of wood and stone each spring they "
+    "walked to the hill to watch light fall on water and fields while birds sang over green roads and the "
+    "long day ended in warm rooms with bread tea and stories of the sea"
 ).split()
 MAX_STEPS = 14
 

@@ -153,7 +153,8 @@ def reference_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
         if low == high:
             rate = f"~{rate}"
         rows.append((f"reference: {ref['setup']}", rate,
-                     f"~{ref['ttft_s']:.1f} s" if ref["ttft_s"] else "", f"~{ref['vram_gib']:.0f} GiB" if ref["vram_gib"] else ""))
+                     f"~{ref['ttft_s']:.1f} s" if ref["ttft_s"] else "",
+                     f"~{ref['vram_gib']:.0f} GiB" if ref["vram_gib"] else ""))
     return rows
 
 

@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from zorac_tui.bench.gpu import GpuPeaks, GpuWatch, make_watch
@@ -273,7 +273,8 @@ async def preflight(config: BenchConfig) -> tuple[Any, ServerDescription]:
     served = ", ".join(ids[:6]) + (", …" if len(ids) > 6 else "")
     if config.model_explicit:
         if config.model not in ids:
-            raise BenchError(EXIT_MODEL, f"Model {config.model!r} is not served at {info.base_url} (it serves: {served})")
+            raise BenchError(EXIT_MODEL,
+                             f"Model {config.model!r} is not served at {info.base_url} (it serves: {served})")
         model, note = str(config.model), "requested"
     else:
         model, note = choose_model(info, config.model or "")
@@ -383,7 +384,7 @@ async def run_bench(config: BenchConfig,
     from zorac_tui.server.client import ChatClient
 
     config.check()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     tracker = _Tracker(progress_callback)
     tracker.emit("probe", f"Probing {config.base_url}")

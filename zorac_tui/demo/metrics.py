@@ -122,7 +122,8 @@ class EngineMetrics:
         def h(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
             return Histogram(name, doc, LABELS, buckets=buckets, registry=r)
 
-        self.flops = c("vllm:estimated_flops_per_gpu", f"Estimated number of floating point operations per GPU {_FLOPS}")
+        self.flops = c("vllm:estimated_flops_per_gpu",
+                       f"Estimated number of floating point operations per GPU {_FLOPS}")
         self.read_bytes = c("vllm:estimated_read_bytes_per_gpu",
                             f"Estimated number of bytes read from memory per GPU {_FLOPS}")
         self.write_bytes = c("vllm:estimated_write_bytes_per_gpu",
@@ -224,8 +225,8 @@ class EngineMetrics:
     def _init_children(self) -> None:
         """Create every labelled series so an idle server already shows zeros, like vLLM."""
         m = ("0", self.model_name)
-        for coll in self.registry._collector_to_names:  # noqa: SLF001 - walk our own metrics
-            if isinstance(coll, (Counter, Gauge, Histogram)) and coll._labelnames == LABELS:  # noqa: SLF001
+        for coll in self.registry._collector_to_names:
+            if isinstance(coll, (Counter, Gauge, Histogram)) and coll._labelnames == LABELS:
                 coll.labels(*m)
         for reason in ("capacity", "deferred"):
             self.waiting_by_reason.labels(*m, reason)

@@ -267,7 +267,7 @@ class SimulatorThread:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self.simulator.start(host, port))
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            except BaseException as exc:
                 failure.append(exc)
                 ready.set()
                 loop.close()

@@ -196,7 +196,7 @@ class ChatClient:
             sdk_stream = await self._client().chat.completions.create(**kwargs)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an event
+        except Exception as exc:
             yield self._before_start(exc)
             return
         progress = _Progress()
@@ -222,7 +222,7 @@ class ChatClient:
                 yield self._failed(FailureKind.TRUNCATED, E.truncated_message(progress.count, progress.exact))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if progress.reason is not None:
                 yield Finished(reason=progress.reason, usage=progress.usage(), at=time.perf_counter())
             else:
@@ -307,7 +307,7 @@ class ChatClient:
         status = exc.status_code
         try:
             body: str | None = exc.response.text
-        except Exception:  # noqa: BLE001 - body unavailable (closed unread)
+        except Exception:
             body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
         said, code = E.server_message(body)
         if 400 <= status < 500 and E.is_context_error(said, code):
@@ -369,9 +369,9 @@ async def _close(chunks: AsyncIterator[Any], sdk_stream: openai.AsyncStream[Any]
         if aclose is not None:
             try:
                 await aclose()
-            except Exception:  # noqa: BLE001, S110 - closing must not raise
+            except Exception:
                 pass
     try:
         await sdk_stream.close()
-    except Exception:  # noqa: BLE001, S110
+    except Exception:
         pass

@@ -105,7 +105,7 @@ def _mean_gauge(samples: _Samples, names: tuple[str, ...]) -> float | None:
 
 def _int(value: float | None) -> int | None:
     """A float count as int."""
-    return None if value is None else int(round(value))
+    return None if value is None else round(value)
 
 
 def _hist_mean(samples: _Samples, names: tuple[str, ...]) -> tuple[float | None, int | None]:
@@ -161,7 +161,7 @@ def parse_metrics(text: str, model: str | None = None) -> ServerStats:
     """Parse Prometheus exposition text from vLLM's /metrics; never raises."""
     try:
         samples = _filter_model(_collect(text), model)
-    except Exception as exc:  # noqa: BLE001 - a garbled page must not crash the pane
+    except Exception as exc:
         msg = " ".join(str(exc).split())[:160]
         return ServerStats(error=f"Could not parse the server's /metrics: {msg or type(exc).__name__}")
     queries = _int(_sum(samples, PREFIX_QUERIES))

@@ -17,6 +17,7 @@ import aiohttp
 
 from zorac_tui.server import errors as E
 
+
 @dataclass(frozen=True)
 class ModelInfo:
     """One entry of GET /v1/models."""
@@ -77,7 +78,7 @@ async def _try(session: aiohttp.ClientSession, method: str, url: str, body: Any 
     """One request, None on any network failure."""
     try:
         return await _call(session, method, url, body)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
         return None
 
 
@@ -135,7 +136,7 @@ async def probe(base_url: str, api_key: str | None = None, timeout: float = 3.0)
         async with _session(api_key, timeout) as session:
             try:
                 answer = await _call(session, "GET", f"{api}/models")
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
                 info.error = E.scrub(E.unreachable_message(api, _network_reason(exc, timeout)), api_key)
                 return info
             info.reachable = True
@@ -155,7 +156,7 @@ async def probe(base_url: str, api_key: str | None = None, timeout: float = 3.0)
                 _try(session, "GET", f"{root}/metrics"),
                 _try(session, "POST", f"{root}/tokenize", {"model": first, "prompt": "hi"}),
             )
-    except Exception as exc:  # noqa: BLE001 - a probe never crashes the app
+    except Exception as exc:
         info.error = info.error or E.one_line(f"Probe failed: {type(exc).__name__}: {exc}")
         return info
     if version is not None and version.status == 200:
@@ -206,7 +207,7 @@ async def tokenize_messages(
     try:
         async with _session(api_key, timeout) as session:
             answer = await _try(session, "POST", f"{E.server_root(base_url)}/tokenize", body)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if answer is None or answer.status != 200:
         return None
@@ -219,7 +220,7 @@ async def fetch_metrics_text(base_url: str, api_key: str | None = None, timeout:
     try:
         async with _session(api_key, timeout) as session:
             answer = await _try(session, "GET", f"{E.server_root(base_url)}/metrics")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if answer is None or answer.status != 200:
         return None

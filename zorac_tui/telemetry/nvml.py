@@ -116,7 +116,7 @@ class NvmlSampler:
                 return self._failed("no-library", MSG_NO_PACKAGE)
             try:
                 return self._sample_all(nvml)
-            except Exception as exc:  # noqa: BLE001 — a sampler thread must never die
+            except Exception as exc:
                 nvml_error = getattr(nvml, "NVMLError", None)
                 if isinstance(nvml_error, type) and isinstance(exc, nvml_error):
                     status, message = describe_nvml_error(nvml, exc)
@@ -158,7 +158,7 @@ class NvmlSampler:
             self._initialized = False
             try:
                 nvml.nvmlShutdown()
-            except Exception:  # noqa: BLE001, S110 — a lost GPU may refuse even this
+            except Exception:
                 pass
 
     def _failed(self, status: TelemetryStatus, message: str,

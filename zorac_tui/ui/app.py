@@ -135,7 +135,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
             with Vertical(id="center"):
                 yield ConversationPane(id="conversation")
                 yield ContextGauge(id="gauge")
-                yield PromptInput(id="prompt", placeholder="Ask anything — Enter sends, Shift+Enter or Ctrl+J for a new line")
+                yield PromptInput(id="prompt",
+                                  placeholder="Ask anything — Enter sends, Shift+Enter or Ctrl+J for a new line")
             yield Sidebar(id="sidebar")
         yield Footer()
 
@@ -182,7 +183,8 @@ class ZoracApp(ReplyFlow, BudgetFlow, PersistFlow, App):
 
     async def offer_upstream_import(self, home: Path) -> None:
         """First run: offer to import ~/.zorac/session.json from the upstream client, once."""
-        from zorac_tui import paths, store as export
+        from zorac_tui import paths
+        from zorac_tui import store as export
 
         marker = paths.data_dir() / "upstream-import-offered"
         session = export.find_upstream_session(home)

@@ -119,7 +119,7 @@ class BenchScreen(Screen[None]):
             return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the screen reports, the app keeps running
+        except Exception as exc:
             self._fail(f"Bench failed: {type(exc).__name__}: {exc}")
             return
         self.result = result

@@ -18,7 +18,7 @@ CONTAINERS = {"bullet_list_open", "ordered_list_open", "table_open", "blockquote
 
 def preload() -> None:
     """Import what drawing a reply needs (~40 ms; call from a thread once the app is up)."""
-    import rich.markdown  # noqa: F401
+    import rich.markdown
     import rich.syntax  # noqa: F401
 
 
