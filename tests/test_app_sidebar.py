@@ -39,7 +39,8 @@ from zorac_tui.telemetry.simulated import SimulatedTelemetry
 from zorac_tui.ui.gpu_panel import GpuPanel
 from zorac_tui.ui.memory_panel import MemoryPanel
 from zorac_tui.ui.server_panel import ServerPanel
-from zorac_tui.ui.sidebar import Sidebar, make_sampler
+from zorac_tui.ui.sidebar import Sidebar
+from zorac_tui.ui.telemetry_feed import make_sampler
 from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 

@@ -27,7 +27,7 @@ from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Status
 from zorac_tui.store import Store
 from zorac_tui.store.instances import InstanceLock
-from zorac_tui.ui import persist_flow
+from zorac_tui.ui import persistence as persist_flow
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.messages import MessageView

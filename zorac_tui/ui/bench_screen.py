@@ -56,8 +56,9 @@ class BenchScreen(Screen[None]):
     @classmethod
     def for_app(cls, app: ZoracApp) -> BenchScreen:
         """The app's server and model (as connected, else as configured) with small defaults."""
-        connected = app.server is not None
-        config = BenchConfig(base_url=app.settings.base_url, model=app.model, model_explicit=connected,
+        connection = app.main.server.connection
+        config = BenchConfig(base_url=app.settings.base_url, model=app.main.model,
+                             model_explicit=connection is not None,
                              api_key=app.settings.api_key, runs=APP_RUNS, prompt_tokens=APP_PROMPT_TOKENS,
                              max_tokens=APP_MAX_TOKENS, concurrency=APP_CONCURRENCY, simulated=app.demo,
                              nvml_module=app.nvml_module, stall_timeout=app.settings.stall_timeout)

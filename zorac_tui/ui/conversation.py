@@ -16,10 +16,10 @@ class ConversationPane(VerticalScroll):
 
     BINDING_GROUP_TITLE = "Conversation"
 
-    def __init__(self, **kwargs) -> None:
-        """An empty pane."""
+    def __init__(self, conversation: Conversation | None = None, **kwargs) -> None:
+        """A pane showing `conversation` (empty by default)."""
         super().__init__(**kwargs)
-        self.conversation = Conversation()
+        self.conversation = conversation or Conversation()
         self._unmounted_before = 0  # messages[:n] not mounted yet (lazy history)
 
     def on_mount(self) -> None:
@@ -77,13 +77,34 @@ class ConversationPane(VerticalScroll):
         await self.mount(view)
         return view
 
-    async def settle_reply(self, live: StreamingReply) -> MessageView:
-        """Replace the live reply with a light finished view."""
+    def live_view(self, message: Message) -> StreamingReply | None:
+        """The live view drawing `message`, if it is mounted."""
+        view = self.view_for(message)
+        return view if isinstance(view, StreamingReply) else None
+
+    async def settle_reply(self, message: Message) -> MessageView | None:
+        """Replace `message`'s live view with a light finished view."""
+        live = self.live_view(message)
+        if live is None:
+            return None
         await live.finish()
         view = MessageView(live.message, live.pieces)
         await self.mount(view, after=live)
         await live.remove()
         return view
+
+    async def drop_live(self, message: Message) -> None:
+        """Remove `message`'s live view (a summary, shown in its own block once applied)."""
+        live = self.live_view(message)
+        if live is not None:
+            await live.finish()
+            await live.remove()
+
+    async def remove_message(self, message: Message) -> None:
+        """Remove `message`'s view (a failed reply replaced by its retry)."""
+        view = self.view_for(message)
+        if view is not None:
+            await view.remove()
 
     def view_for(self, message: Message) -> Widget | None:
         """The widget showing `message`, if mounted."""

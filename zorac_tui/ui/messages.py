@@ -129,22 +129,20 @@ def view_for(message: Message) -> Vertical:
 class StreamingReply(Vertical):
     """The reply being streamed, drawn like the finished view: settled blocks, then a live tail.
 
-    Text is buffered and drawn every FLUSH_INTERVAL. Finished top-level blocks (see BlockSettler) are
-    mounted once as a Static each and never redrawn; only the tail (the block still growing) is parsed
-    and drawn again on each flush. The widget tree grows by one light widget per settled part, so a
-    long reply costs the same per flush as a short one.
+    The reply session appends to `message.content`; every FLUSH_INTERVAL this widget draws what was
+    added since. Finished top-level blocks (see BlockSettler) are mounted once as a Static each and
+    never redrawn; only the tail (the block still growing) is parsed and drawn again on each flush.
     """
 
     def __init__(self, message: Message, label: str | None = None) -> None:
-        """Stream into `message.content`."""
+        """Draw `message.content` as it grows."""
         super().__init__(classes=f"message -{message.role} -streaming")
         self.message = message
         self.label = label or ROLE_LABEL.get(message.role, message.role)
-        self._pending: list[str] = []
         self._settler = BlockSettler()
         self._mounting: AwaitMount | None = None
         self.pieces: list[Piece] = []  # settled pieces, drawn once each
-        self.shown_at: float | None = None  # perf_counter when the last buffered text was drawn
+        self.shown_at: float | None = None  # perf_counter when the last new text was drawn
 
     def compose(self) -> ComposeResult:
         """Label, the live tail and the live footer (settled blocks are mounted before the tail)."""
@@ -163,25 +161,19 @@ class StreamingReply(Vertical):
         """The text drawn so far (settled blocks and tail)."""
         return self._settler.text
 
-    def append(self, text: str) -> None:
-        """Buffer text; it reaches the screen at the next flush."""
-        self.message.content += text
-        self._pending.append(text)
-
-    def set_footer(self, text: Text) -> None:
-        """Update the live stats line."""
-        self.query_one(".footer", SteadyStatic).update(text)
+    def set_footer_text(self, line: str) -> None:
+        """Update the live stats line (plain text, dim)."""
+        self.query_one(".footer", SteadyStatic).update(Text(line, style="dim"))
 
     def _tick(self) -> None:
         """Timer callback (looked up on each tick, so it can be wrapped)."""
         self.flush()
 
     def flush(self) -> None:
-        """Draw the buffered text: mount what settled, redraw the tail."""
-        if not self._pending:
+        """Draw the text added since the last flush: mount what settled, redraw the tail."""
+        chunk = self.message.content[len(self._settler.text):]
+        if not chunk:
             return
-        chunk = "".join(self._pending)
-        self._pending.clear()
         for part in self._settler.feed(chunk):
             self._mount_piece(Piece(part))
         tail, lang = self._settler.tail, self._settler.tail_lang

@@ -86,7 +86,7 @@ class PromptInput(TextArea):
         if key == "question_mark" and not self.text:
             event.stop()
             event.prevent_default()
-            await self.run_action("app.help")
+            await self.run_action("screen.help")
             return
         if key in ("shift+enter", "ctrl+j", "alt+enter"):
             event.stop()

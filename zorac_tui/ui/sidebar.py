@@ -1,129 +1,69 @@
-"""The right sidebar: GPU, throughput and server panels, and the workers that feed the first and last."""
+"""The right sidebar: the GPU, throughput, memory-budget and server panels (it draws; it fetches nothing)."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from typing import Any
-
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.worker import get_current_worker
 
+from zorac_tui.core.throughput import ThroughputReading
+from zorac_tui.server.metrics import ServerStats
+from zorac_tui.telemetry.samples import TelemetrySnapshot
 from zorac_tui.ui.gpu_panel import GpuPanel
 from zorac_tui.ui.memory_panel import MemoryPanel
 from zorac_tui.ui.server_panel import ServerPanel
 from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 
-def make_sampler(base_url: str, demo: bool, nvml_module: Any = None) -> Any:
-    """The telemetry source for this setup: simulated, remote (none) or local NVML.
-
-    `nvml_module` replaces the `pynvml` module (tests and benchmarks inject a stand-in: CI has no GPU).
-    """
-    from zorac_tui.telemetry import nvml
-
-    if demo:
-        from zorac_tui.telemetry.simulated import SimulatedTelemetry
-
-        return SimulatedTelemetry()
-    if not nvml.is_local_url(base_url):
-        return None
-    return nvml.NvmlSampler(nvml_module, server_pid=nvml.find_server_pid(base_url))
-
-
 class Sidebar(VerticalScroll):
-    """Owns the three panels; telemetry runs in a thread, metrics polling in an async worker."""
-
-    def __init__(self, **kwargs) -> None:
-        """Empty panels until start() is called."""
-        super().__init__(**kwargs)
-        self.sampler: Any = None
-        self.kv_capacity_tokens: int | None = None
-        self.server_stats: Any = None
-        self._stop = threading.Event()
+    """Four panels, fed by the screen from the telemetry feed, the server monitor and the reply session."""
 
     def compose(self) -> ComposeResult:
-        """GPU on top, throughput, then server."""
+        """GPU on top, throughput, memory budget, then server."""
         yield GpuPanel(id="gpu", classes="panel")
         yield ThroughputPanel(id="throughput", classes="panel")
         yield MemoryPanel(id="memory", classes="panel")
         yield ServerPanel(id="server", classes="panel")
 
-    def start_telemetry(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
-        """Begin sampling the GPU (or say why not) at `interval` seconds."""
-        self.sample_gpus(base_url, demo, interval, nvml_module)
+    @property
+    def server_stats(self) -> ServerStats | None:
+        """The /metrics figures the server panel shows (None before the first poll)."""
+        return self.query_one(ServerPanel).stats
 
-    @work(thread=True, exclusive=True, group="telemetry", exit_on_error=False)
-    def sample_gpus(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
-        """Blocking NVML calls live here, never on the event loop."""
-        from zorac_tui.telemetry import nvml
+    @property
+    def kv_capacity_tokens(self) -> int | None:
+        """The KV-cache capacity the server panel shows (None before the first /metrics poll)."""
+        stats = self.server_stats
+        return stats.kv_capacity_tokens if stats is not None else None
 
-        panel = self.query_one(GpuPanel)
-        memory = self.query_one(MemoryPanel)
-        panel.history_len = max(10, round(60 / max(interval, 0.05)))
-        worker = get_current_worker()
-        self.sampler = sampler = make_sampler(base_url, demo, nvml_module)
-        try:
-            while not worker.is_cancelled and not self._stop.is_set():
-                snapshot = sampler.sample() if sampler is not None else nvml.remote_snapshot(base_url)
-                self.app.call_from_thread(panel.show, snapshot)
-                self.app.call_from_thread(memory.show, snapshot)
-                self._stop.wait(interval)
-        finally:
-            if sampler is not None:
-                sampler.close()
+    def set_sampling_interval(self, interval: float) -> None:
+        """Keep a minute of GPU history at this sampling interval."""
+        self.query_one(GpuPanel).history_len = max(10, round(60 / max(interval, 0.05)))
 
-    def set_weights(self, weights_gb: float, demo: bool) -> None:
-        """Weight size for the memory budget: the seeds' 14 GB in demo, else the weights_gb setting."""
-        from zorac_tui.telemetry.simulated import SIM_WEIGHT_BYTES
+    def set_weights(self, weight_bytes: int | None, source: str) -> None:
+        """Weight size for the memory budget and where it came from ("config", "SIMULATED")."""
+        self.query_one(MemoryPanel).set_weights(weight_bytes, source)
 
-        if demo:
-            self.query_one(MemoryPanel).set_weights(SIM_WEIGHT_BYTES, "SIMULATED")
-        elif weights_gb > 0:
-            self.query_one(MemoryPanel).set_weights(int(weights_gb * 1e9), "config")
+    def show_gpus(self, snapshot: TelemetrySnapshot) -> None:
+        """A new GPU snapshot for the GPU and memory panels."""
+        self.query_one(GpuPanel).show(snapshot)
+        self.query_one(MemoryPanel).show(snapshot)
 
-    def note_reply(self, decode_tok_s: float | None) -> None:
-        """A reply finished at this decode rate (for the efficiency figure)."""
-        if decode_tok_s is not None:
-            self.query_one(MemoryPanel).show(achieved_tok_s=decode_tok_s)
+    def show_live(self, reading: ThroughputReading) -> None:
+        """Live figures of the streaming reply."""
+        self.query_one(ThroughputPanel).show_live(reading)
 
-    def note_streaming(self, active: bool) -> None:
-        """Tell simulated telemetry that the GPU is (not) decoding."""
-        setter = getattr(self.sampler, "set_load", None)
-        if setter is not None:
-            setter(active)
+    def show_finished(self, reading: ThroughputReading) -> None:
+        """A reply ended at these figures (its decode rate feeds the efficiency figure)."""
+        self.query_one(ThroughputPanel).show_finished(reading)
+        if reading.average_tok_s is not None:
+            self.query_one(MemoryPanel).show(achieved_tok_s=reading.average_tok_s)
 
-    @work(exclusive=True, group="metrics", exit_on_error=False)
-    async def poll_metrics(self, base_url: str, api_key: str | None, interval: float, model: str | None,
-                           available: bool, flavor: str) -> None:
-        """Poll /metrics; on servers without it, say so once and stop."""
-        panel = self.query_one(ServerPanel)
-        if not available:
-            panel.show(None, reason=f"/metrics not exposed by this server ({flavor}) — "
-                                    "KV cache and queue figures unavailable")
-            return
-        from zorac_tui.server.metrics import parse_metrics, rate_between
-        from zorac_tui.server.probe import fetch_metrics_text
+    def show_identity(self, text: str) -> None:
+        """The server panel's first lines: version and context window."""
+        self.query_one(ServerPanel).set_identity(text)
 
-        previous, prev_at = None, 0.0
-        while True:
-            text = await fetch_metrics_text(base_url, api_key)
-            now = time.monotonic()
-            if text is None:
-                panel.show(None, reason="/metrics did not answer — retrying")
-            else:
-                stats = await asyncio.to_thread(parse_metrics, text, model)
-                rate = rate_between(previous, stats, now - prev_at) if previous is not None else None
-                panel.show(stats, rate)
-                self.server_stats = stats
-                self.kv_capacity_tokens = stats.kv_capacity_tokens
-                self.query_one(MemoryPanel).show(kv_cache_bytes=stats.kv_cache_memory_bytes)
-                previous, prev_at = stats, now
-            await asyncio.sleep(interval)
-
-    def on_unmount(self) -> None:
-        """Let the sampling thread end."""
-        self._stop.set()
+    def show_server(self, stats: ServerStats | None, rate: float | None = None, reason: str | None = None) -> None:
+        """The server's /metrics figures, or why there are none."""
+        self.query_one(ServerPanel).show(stats, rate, reason=reason)
+        if stats is not None:
+            self.query_one(MemoryPanel).show(kv_cache_bytes=stats.kv_cache_memory_bytes)

@@ -8,6 +8,8 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from textual.visual import VisualType
 from textual.widgets import Static
 
+from zorac_tui.ui import compat
+
 
 class Fitted:
     """A renderable laid out by `draw(columns)` when it is drawn, for the width it is drawn at: a panel's
@@ -37,8 +39,6 @@ class SteadyStatic(Static):
         if layout is None:
             layout = True
             if width and self.display and self.is_mounted:
-                new_height = self._render().get_height(self.styles, width)
-                self._content_height_cache = (width, new_height)
-                layout = new_height != height
+                layout = compat.content_height(self, width) != height
         if layout:
             self.refresh(layout=True)

@@ -1,16 +1,15 @@
-"""Feeding one stream of server events into a live message widget, for replies and summaries alike."""
+"""Feeding one stream of server events into a message and its meter, for replies and summaries alike."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from zorac_tui.core.conversation import Status
+from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import StreamSanitizer
 from zorac_tui.core.throughput import ThroughputMeter
 from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, StreamEvent
-from zorac_tui.ui.messages import StreamingReply
 
 
 @dataclass
@@ -24,20 +23,17 @@ class StreamOutcome:
     failure: FailureKind | None = None
 
 
-async def pump(events: AsyncIterator[StreamEvent], live: StreamingReply, meter: ThroughputMeter,
-               on_delta: Callable[[], None] | None = None) -> StreamOutcome:
-    """Append every delta to `live`, measure it, and report how the stream ended (cancel included)."""
+async def pump(events: AsyncIterator[StreamEvent], message: Message, meter: ThroughputMeter) -> StreamOutcome:
+    """Append every delta to `message` (made displayable), measure it, and report how the stream ended."""
     outcome = StreamOutcome()
     sanitizer = StreamSanitizer()
     try:
         async for event in events:
             if isinstance(event, Delta):
-                live.append(sanitizer.feed(event.text))
+                message.content += sanitizer.feed(event.text)
                 meter.add(event.at, event.completion_tokens)
                 if event.prompt_tokens is not None:
                     outcome.prompt_tokens = event.prompt_tokens
-                if on_delta is not None:
-                    on_delta()
             elif isinstance(event, Finished):
                 outcome.status, outcome.error = Status.COMPLETE, None
                 if event.usage is not None:
@@ -49,5 +45,5 @@ async def pump(events: AsyncIterator[StreamEvent], live: StreamingReply, meter: 
                 outcome.status, outcome.error, outcome.failure = Status.ERROR, event.message, event.kind
     except asyncio.CancelledError:
         outcome.status, outcome.error, outcome.failure = Status.CANCELLED, None, FailureKind.CANCELLED
-    live.append(sanitizer.flush())
+    message.content += sanitizer.flush()
     return outcome

@@ -1,0 +1,535 @@
+"""The main screen: the layout and key bindings, and the routes between widgets and the collaborators.
+
+Collaborators own their state and speak in Textual messages: ServerMonitor (connection, window,
+/metrics), ReplySession (the streaming slot), BudgetKeeper (context gauge, pre-send check, when to
+summarize), Persistence (SQLite, other windows) and TelemetryFeed (GPU samples). Widgets draw. This
+screen hands each message to whoever must act on it; it is the only place that knows them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from zorac_tui.config import Settings
+from zorac_tui.core.conversation import Conversation, Message, Status
+from zorac_tui.core.summarize import apply_summary
+from zorac_tui.server.events import FailureKind
+from zorac_tui.ui import pieces
+from zorac_tui.ui.budget_keeper import BudgetKeeper
+from zorac_tui.ui.conversation import ConversationPane
+from zorac_tui.ui.conversation_list import Confirm, ConversationList
+from zorac_tui.ui.gauge import ContextGauge
+from zorac_tui.ui.header import AppHeader
+from zorac_tui.ui.messages import MessageView
+from zorac_tui.ui.persistence import Persistence
+from zorac_tui.ui.prompt import PromptInput
+from zorac_tui.ui.reply_session import ReplySession
+from zorac_tui.ui.server_monitor import Connection, ServerMonitor
+from zorac_tui.ui.sidebar import Sidebar
+from zorac_tui.ui.telemetry_feed import TelemetryFeed
+from zorac_tui.ui.throughput_panel import fmt_ms, fmt_rate
+
+SLASH_COMMANDS = {
+    "/summarize": ("summarize", "summarize older messages"),
+    "/new": ("new_conversation", "start a new conversation"),
+    "/retry": ("retry", "send the last message again"),
+    "/copy": ("copy_reply", "copy the last reply"),
+    "/help": ("help", "list keys and commands"),
+}
+PALETTE_TITLES = {
+    "new_conversation": "New conversation",
+    "cancel_reply": "Cancel the streaming reply",
+    "retry": "Retry the last message",
+    "summarize": "Summarize older messages",
+    "copy_reply": "Copy the last reply",
+    "toggle_sidebar": "Show or hide the sidebar",
+    "toggle_conversations": "Conversation list",
+    "help": "Help: keys, commands and what the numbers mean",
+}
+
+
+class MainScreen(Screen[None]):
+    """Header, conversation list | conversation, gauge, prompt | sidebar, footer — and who acts on what."""
+
+    BINDINGS = [
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("escape", "cancel_reply", "Cancel"),
+        Binding("ctrl+r", "retry", "Retry"),
+        Binding("ctrl+s", "summarize", "Summarize"),
+        Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo (super+y still redoes)
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+o", "toggle_conversations", "Chats"),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(self, settings: Settings, *, demo: bool = False, nvml_module: Any = None,
+                 store_path: Path | None = None, persist: bool = True, continue_last: bool = False,
+                 offer_import_from: Path | None = None) -> None:
+        """The screen for `settings`; the options are ZoracApp's (see there)."""
+        super().__init__()
+        self.settings, self.demo, self.nvml_module = settings, demo, nvml_module
+        self.store_path, self.persist = store_path, persist
+        self.continue_last, self.offer_import_from = continue_last, offer_import_from
+        self.conversation = Conversation()
+        # every conversation shown this session stays in memory: with the database down it is the only copy
+        self.conversations = [self.conversation]
+        self.kv_capacity_tokens: int | None = None
+        self.server = ServerMonitor(settings)
+        self.persistence = Persistence(settings)
+        self.persistence.shown = self.conversation
+        self.reply = ReplySession(settings, saver=self.persistence)
+        self.budget = BudgetKeeper(settings)
+        self.telemetry = TelemetryFeed()
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        """Header, three columns, footer; the collaborators are invisible children."""
+        yield AppHeader(id="header")
+        with Horizontal(id="main"):
+            yield ConversationList(id="conversations")
+            with Vertical(id="center"):
+                yield ConversationPane(self.conversation, id="conversation")
+                yield ContextGauge(id="gauge")
+                yield PromptInput(id="prompt",
+                                  placeholder="Ask anything — Enter sends, Shift+Enter or Ctrl+J for a new line")
+            yield Sidebar(id="sidebar")
+        yield Footer()
+        yield from (self.server, self.reply, self.budget, self.persistence, self.telemetry)
+
+    @property
+    def pane(self) -> ConversationPane:
+        """The conversation pane."""
+        return self.query_one(ConversationPane)
+
+    @property
+    def header(self) -> AppHeader:
+        """The header line."""
+        return self.query_one(AppHeader)
+
+    @property
+    def prompt(self) -> PromptInput:
+        """The prompt."""
+        return self.query_one(PromptInput)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        """The sidebar."""
+        return self.query_one(Sidebar)
+
+    @property
+    def model(self) -> str:
+        """The model in use: the connected server's, else the configured one."""
+        return self.server.connection.model if self.server.connection else self.settings.model
+
+    def on_mount(self) -> None:
+        """Start connecting, sampling and (unless told not to) saving; focus the prompt."""
+        self.header.demo = self.demo
+        self.header.model = self.settings.model
+        self.prompt.focus()
+        self.sidebar.set_sampling_interval(self.settings.telemetry_interval)
+        if self.demo:
+            from zorac_tui.telemetry.simulated import SIM_WEIGHT_BYTES
+
+            self.sidebar.set_weights(SIM_WEIGHT_BYTES, "SIMULATED")
+        elif self.settings.weights_gb > 0:
+            self.sidebar.set_weights(int(self.settings.weights_gb * 1e9), "config")
+        self.telemetry.start(self.settings.base_url, self.demo, self.settings.telemetry_interval, self.nvml_module)
+        self.query_one(ConversationList).display = False
+        if self.persist:
+            self.persistence.open(self.store_path)
+        self.server.connect()
+
+    def on_resize(self, event: Any) -> None:
+        """Narrow the sidebar below 100 columns; hide it below 70 (Ctrl+B brings it back)."""
+        self.set_class(event.size.width < 100, "-narrow")
+        self.set_class(event.size.width < 70, "-tiny")
+
+    def recount(self, *, debounce: bool = False) -> None:
+        """Measure the context gauge again (the prompt's text as the draft)."""
+        self.budget.recount(self.conversation, self.prompt.text, debounce=debounce)
+
+    # ------------------------------------------------------------------ server
+    def on_server_monitor_state_changed(self, event: ServerMonitor.StateChanged) -> None:
+        """The header shows the server's state."""
+        if self.header.server_state != "streaming" or event.state != "connected":
+            self.header.server_state = event.state
+        if event.detail or event.state != "connecting":
+            self.header.server_detail = event.detail
+
+    async def on_server_monitor_unreachable(self, event: ServerMonitor.Unreachable) -> None:
+        """Say once that the server does not answer; the monitor keeps trying."""
+        await self.pane.add_notice(f"{event.reason} · Retrying every 2 s; type meanwhile, nothing is lost "
+                                   "(no server? try `zorac-tui --demo`).", level="warning")
+
+    async def on_server_monitor_connected(self, event: ServerMonitor.Connected) -> None:
+        """Adopt the connection: model in the header, a notice, the server panel, counting."""
+        connection = event.connection
+        self._adopt(connection)
+        self.header.model = connection.model
+        await self.pane.add_notice(f"Connected to {connection.version} · model {connection.model} "
+                                   f"({connection.model_note}) · context {connection.window_text()}")
+        self.warm_up()
+
+    def on_server_monitor_window_changed(self, event: ServerMonitor.WindowChanged) -> None:
+        """A context-length error taught the real window: the gauge uses it from now on."""
+        self._adopt(event.connection)
+        self.notify(f"The server's context window is {event.connection.window:,} tokens (the gauge used "
+                    f"{event.previous:,}, {event.previous_source}); the gauge uses it now.",
+                    severity="warning", timeout=8, markup=False)
+
+    def _adopt(self, connection: Connection) -> None:
+        """Hand a (new) connection to those who talk to the server, show its identity and recount."""
+        self.reply.connection = self.budget.connection = connection
+        self.sidebar.show_identity(f"{connection.version}\ncontext {connection.window_text()}")
+        self.recount()
+
+    @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
+    def warm_up(self) -> None:
+        """Import what drawing a reply needs, then keep start-up objects out of the collector's passes."""
+        from zorac_tui.ui.app import freeze_startup_objects  # (the app module imports this one)
+
+        pieces.preload()
+        self.app.call_from_thread(freeze_startup_objects)
+
+    def on_server_monitor_metrics_read(self, event: ServerMonitor.MetricsRead) -> None:
+        """The server panel and memory budget show the server's own figures."""
+        self.kv_capacity_tokens = event.stats.kv_capacity_tokens
+        self.sidebar.show_server(event.stats, event.rate)
+
+    def on_server_monitor_metrics_missing(self, event: ServerMonitor.MetricsMissing) -> None:
+        """The server panel says why it has no figures."""
+        self.sidebar.show_server(None, reason=event.reason)
+
+    def on_telemetry_feed_sampled(self, event: TelemetryFeed.Sampled) -> None:
+        """A GPU snapshot for the sidebar."""
+        self.sidebar.show_gpus(event.snapshot)
+
+    # ----------------------------------------------------------------- replies
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        """Run a slash command or send the prompt; refuse (keeping the text) what cannot be sent."""
+        text = event.text
+        if await self.run_slash_command(text.strip()):
+            event.prompt.clear()
+            return
+        if self.reply.streaming:
+            self.notify("A reply is still streaming — Esc cancels it. Your text stays in the prompt.",
+                        severity="warning")
+            return
+        refusal = await self.budget.refusal(self.conversation, text)
+        if refusal is not None:
+            await self.pane.add_notice(refusal, level="error")
+            return
+        event.prompt.clear()
+        conversation = self.conversation
+        message = conversation.add(Message("user", text))
+        if conversation.title == "New conversation":
+            conversation.title = " ".join(text.split())[:60] or "Untitled"
+        self.persistence.save(message, conversation, model=self.model)
+        await self.pane.add_message(message)
+        self.reply.send(conversation)
+
+    def on_prompt_input_draft_changed(self, event: PromptInput.DraftChanged) -> None:
+        """The gauge's draft segment follows the prompt (debounced)."""
+        self.budget.recount(self.conversation, event.text, debounce=True)
+
+    async def on_reply_session_started(self, event: ReplySession.Started) -> None:
+        """Show the live reply (or summary)."""
+        await self.pane.start_reply(event.message, label=event.label)
+        if event.message.role == "assistant" and self.reply.connection is not None:
+            self.header.server_state = "streaming"
+            self.telemetry.set_load(True)
+
+    def on_reply_session_progress(self, event: ReplySession.Progress) -> None:
+        """Live figures in the sidebar and under the reply."""
+        reading = event.reading
+        self.sidebar.show_live(reading)
+        live = self.pane.live_view(event.message)
+        if live is not None and reading.ttft_s is not None:
+            approx = "≈" if reading.estimated else ""
+            live.set_footer_text(f"{fmt_rate(reading.live_tok_s, reading.estimated)} · {approx}{reading.tokens:,} "
+                                 f"tokens · TTFT {fmt_ms(reading.ttft_s)} · Esc cancels")
+
+    async def on_reply_session_finished(self, event: ReplySession.Finished) -> None:
+        """Settle the reply; reconnect, learn the window or summarize as its outcome says; recount."""
+        outcome = event.outcome
+        self.telemetry.set_load(False)
+        if event.reading is not None:
+            self.sidebar.show_finished(event.reading)
+        if outcome.failure is FailureKind.UNREACHABLE:
+            self.server.reconnect()
+        if outcome.failure is FailureKind.CONTEXT:
+            self.server.learn_window(outcome.error)
+            self.budget.retry_after_summary = True
+            self.notify("The conversation no longer fits — Ctrl+S summarizes older messages and retries.",
+                        severity="warning", timeout=8)
+        await self.pane.settle_reply(event.message)
+        if self.header.server_state == "streaming":
+            self.header.server_state = "connected"
+        self.budget.after_reply(event.conversation, event.payload, outcome.prompt_tokens,
+                                outcome.status is Status.COMPLETE, self.prompt.text)
+
+    # --------------------------------------------------------------- summaries
+    async def on_budget_keeper_summary_due(self, event: BudgetKeeper.SummaryDue) -> None:
+        """Past the auto-summary threshold after a reply: summarize the oldest messages."""
+        if self.reply.streaming or event.conversation is not self.conversation:
+            return
+        await self.pane.add_notice(
+            f"Context at {event.budget.fraction:.0%} — past the auto-summary threshold "
+            f"({event.threshold:.0%} of window − reply reserve). Summarizing the oldest messages "
+            "(set auto_summarize = false to turn this off).", level="warning")
+        await self.start_summary()
+
+    async def start_summary(self) -> None:
+        """Summarize what the keeper plans (or say there is nothing to summarize yet)."""
+        plan = self.budget.plan(self.conversation)
+        if plan is None:
+            await self.pane.add_notice(f"Nothing to summarize yet: the last {self.settings.keep_recent} "
+                                       "messages are always kept verbatim (keep_recent).")
+            return
+        request, max_tokens = self.budget.summary_request(plan)
+        self.reply.summarize(self.conversation, plan, request, max_tokens)
+
+    async def on_reply_session_summary_finished(self, event: ReplySession.SummaryFinished) -> None:
+        """Apply a complete summary (archiving what it replaces) or say why not; retry if that was asked."""
+        summary, outcome, conversation = event.summary, event.outcome, event.conversation
+        await self.pane.drop_live(summary)
+        if outcome.status is not Status.COMPLETE or not summary.content.strip():
+            reason = "cancelled" if outcome.status is Status.CANCELLED else (outcome.error or "empty summary")
+            await self.pane.add_notice(f"Summary not applied ({reason}) — the conversation is unchanged.",
+                                       level="warning")
+            self.budget.retry_after_summary = False
+            return
+        summary.status = Status.COMPLETE
+        apply_summary(conversation, event.plan, summary)
+        self.persistence.save_summary(summary, conversation)
+        await self.pane.show(conversation)
+        await self.pane.add_notice(f"Summarized {event.plan.count} messages; the originals are archived inside "
+                                   "the summary block (click it to expand).")
+        self.recount()
+        if self.budget.retry_after_summary:
+            self.budget.retry_after_summary = False
+            self.call_later(self.action_retry)  # once the summary's worker has ended
+
+    def on_budget_keeper_measured(self, event: BudgetKeeper.Measured) -> None:
+        """The gauge shows the new measurement."""
+        self.query_one(ContextGauge).show_budget(event.budget, self.budget.kv_note(self.kv_capacity_tokens))
+
+    # ------------------------------------------------------------- persistence
+    def on_persistence_ready(self) -> None:
+        """The database is open: reopen the last conversation or offer the upstream import."""
+        if self.continue_last:
+            self.run_worker(self.open_last(), group="open")
+        elif self.offer_import_from is not None:
+            self.run_worker(self.offer_upstream_import(self.offer_import_from), group="import")
+
+    def on_persistence_failed(self, event: Persistence.Failed) -> None:
+        """Say that saving failed; the conversation stays on screen and in memory."""
+        # not markup: the line holds a path, and "[" in a path would be eaten or raise
+        self.notify(f"Not saved: {event.line} — your messages stay on screen and in memory.",
+                    severity="error", timeout=10, markup=False)
+
+    def on_persistence_interrupted(self, event: Persistence.Interrupted) -> None:
+        """Replies of a window that stopped mid-reply were kept as 'interrupted'."""
+        replies = "1 reply was" if event.count == 1 else f"{event.count} replies were"
+        self.notify(f"{replies} interrupted: the zorac-tui streaming it stopped mid-reply. Its text up to "
+                    "the last second is kept.")
+
+    def on_persistence_listed(self, event: Persistence.Listed) -> None:
+        """The conversation list shows the saved conversations."""
+        self.query_one(ConversationList).set_rows(event.rows, self.conversation.db_id)
+
+    async def on_persistence_loaded(self, event: Persistence.Loaded) -> None:
+        """A stored conversation was read in: show it."""
+        await self.show_conversation(event.conversation)
+
+    async def on_persistence_foreign_changes(self, event: Persistence.ForeignChanges) -> None:
+        """Another window changed what is shown: redraw its replies; reload or re-save the conversation."""
+        if self.query_one(ConversationList).display:  # another window's conversations appear as they change
+            self.persistence.refresh_list()
+        changed = event.changed
+        if changed is not None and changed is self.conversation:
+            if self.reply.streaming:
+                self.persistence.look_again()  # after this window's reply
+            elif event.gone:
+                self.persistence.save_again(changed, self.model)
+                self.notify("This conversation was deleted in another zorac-tui window; it is saved again from "
+                            "this one (a summary's archived originals are not).", severity="warning", timeout=10)
+            else:
+                self.persistence.open_conversation(changed.db_id)
+                return
+        for message in event.updated:
+            view = self.pane.view_for(message)
+            if isinstance(view, MessageView):
+                view.refresh_message()
+        if event.updated and not self.reply.streaming:
+            self.recount()  # the gauge counts the other window's reply as it grows
+
+    async def open_last(self) -> None:
+        """`--continue`: the most recently updated conversation."""
+        last = await self.persistence.read(lambda store: store.last_conversation_id())
+        if last is None:
+            self.notify("No saved conversation to continue yet.")
+        else:
+            self.persistence.open_conversation(last)
+
+    async def offer_upstream_import(self, home: Path) -> None:
+        """First run: offer to import ~/.zorac/session.json from the upstream client, once."""
+        from zorac_tui import paths
+        from zorac_tui import store as export
+
+        marker = paths.data_dir() / "upstream-import-offered"
+        session = export.find_upstream_session(home)
+        if session is None or marker.exists():
+            return
+        try:
+            paths.ensure_private_dir(marker.parent)
+            marker.touch()
+        except OSError:
+            return
+
+        async def _answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            conv_id = await self.persistence.read(export.import_upstream_session, session)
+            if conv_id is not None:
+                self.persistence.refresh_list()
+                self.persistence.open_conversation(conv_id)
+                self.notify(f"Imported {session}", markup=False)
+
+        self.app.push_screen(Confirm(f"Import your Zorac session from {session}? (y/n)"), _answer)
+
+    # ----------------------------------------------------------- conversations
+    async def show_conversation(self, conversation: Conversation) -> None:
+        """Make `conversation` the one on screen (a reply still streaming is cancelled first)."""
+        await self.reply.stop()
+        self.conversation = self.persistence.shown = conversation
+        self.conversations.append(conversation)
+        await self.pane.show(conversation)
+        self.recount()
+        self.prompt.focus()
+        self.persistence.refresh_list()
+
+    def on_conversation_list_open(self, event: ConversationList.Open) -> None:
+        """Open the chosen conversation."""
+        if event.conversation_id != self.conversation.db_id:
+            self.persistence.open_conversation(event.conversation_id)
+        self.prompt.focus()
+
+    async def on_conversation_list_rename(self, event: ConversationList.Rename) -> None:
+        """Rename in the store (and on screen if it is the open one)."""
+        await self.persistence.read(lambda store: store.rename(event.conversation_id, event.title))
+        if self.conversation.db_id == event.conversation_id:
+            self.conversation.title = event.title
+        self.persistence.refresh_list()
+
+    async def on_conversation_list_delete(self, event: ConversationList.Delete) -> None:
+        """Delete from the store; deleting the open one starts a new conversation."""
+        await self.persistence.read(lambda store: store.delete(event.conversation_id))
+        if self.conversation.db_id == event.conversation_id:
+            await self.show_conversation(Conversation())
+        self.persistence.refresh_list()
+        self.notify("Conversation deleted")
+
+    # ----------------------------------------------------------------- actions
+    async def action_new_conversation(self) -> None:
+        """Start a fresh conversation; the current one stays saved."""
+        await self.show_conversation(Conversation())
+        self.notify("New conversation (the previous one is kept in the list: Ctrl+O)")
+
+    def action_cancel_reply(self) -> None:
+        """Stop the streaming reply or summary; a reply's partial text stays."""
+        self.reply.cancel()
+
+    async def action_retry(self) -> None:
+        """Send the last user message again, dropping a failed or cancelled reply after it."""
+        if self.reply.streaming or not self.conversation.messages:
+            return
+        last = self.conversation.messages[-1]
+        if last.role == "assistant" and last.status in (Status.ERROR, Status.CANCELLED):
+            self.conversation.messages.pop()
+            self.persistence.forget(last)
+            await self.pane.remove_message(last)
+        elif last.role != "user":
+            self.notify("Nothing to retry: the last reply finished.", severity="information")
+            return
+        self.reply.send(self.conversation)
+
+    async def action_summarize(self) -> None:
+        """Summarize all but the most recent messages (Ctrl+S, /summarize)."""
+        if self.reply.streaming:
+            self.notify("Wait for the reply to finish (or Esc) before summarizing.", severity="warning")
+        elif self.reply.connection is None:
+            self.notify("Not connected — summarizing needs the server.", severity="warning")
+        else:
+            await self.start_summary()
+
+    def action_copy_reply(self) -> None:
+        """Copy the focused message, or else the last reply, to the clipboard."""
+        focused = self.focused
+        if isinstance(focused, MessageView):
+            message: Message | None = focused.message
+        else:
+            message = next((m for m in reversed(self.conversation.messages)
+                            if m.role == "assistant" and m.content), None)
+        if message is None:
+            self.notify("No reply to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(message.content)
+        self.notify(f"Copied {len(message.content):,} characters")
+
+    def action_toggle_sidebar(self) -> None:
+        """Show or hide the sidebar."""
+        self.sidebar.display = not self.sidebar.display
+
+    def action_toggle_conversations(self) -> None:
+        """Show or hide the conversation list (type to filter, Enter opens, r renames, d deletes)."""
+        listing = self.query_one(ConversationList)
+        listing.display = not listing.display
+        if listing.display:
+            if self.persistence.store is None:
+                self.notify(self.persistence.error or "Conversations are not being saved (no database).",
+                            severity="warning", markup=False)  # holds a path: "[" must not be markup
+            self.persistence.refresh_list()
+            listing.query_one("#conv-filter").focus()
+        else:
+            self.prompt.focus()
+
+    def action_help(self) -> None:
+        """Show every key binding, slash command and what the figures mean."""
+        from zorac_tui.ui.help_screen import HelpScreen
+
+        keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS if b.description]
+        self.app.push_screen(HelpScreen(keys, SLASH_COMMANDS))
+
+    async def run_slash_command(self, text: str) -> bool:
+        """Run `/command` typed in the prompt; False when `text` is not one."""
+        if not text.startswith("/") or "\n" in text:
+            return False
+        entry = SLASH_COMMANDS.get(text.split()[0].lower())
+        if entry is None:
+            known = ", ".join(SLASH_COMMANDS)
+            self.notify(f"Unknown command {text.split()[0]!r} — known: {known}", severity="warning",
+                        markup=False)  # the user's text: "[/]" would crash the toast
+            return True
+        await self.run_action(entry[0])
+        return True
+
+    def palette_commands(self) -> list[SystemCommand]:
+        """Every action with a key, for the command palette (Ctrl+P)."""
+        commands = []
+        for binding in self.BINDINGS:
+            if binding.action.startswith("app."):
+                continue
+            method = getattr(self, f"action_{binding.action}")
+            title = PALETTE_TITLES.get(binding.action, binding.description)
+            commands.append(SystemCommand(f"{title} ({binding.key})", (method.__doc__ or "").strip(), method))
+        return commands

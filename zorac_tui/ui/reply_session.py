@@ -1,0 +1,171 @@
+"""The reply session: the one streaming slot — a reply or a summary streams at a time, Esc cancels it."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from textual.message import Message as TextualMessage
+from textual.widget import Widget
+from textual.worker import Worker
+
+from zorac_tui.config import Settings
+from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
+from zorac_tui.core.summarize import SummaryPlan
+from zorac_tui.core.throughput import ThroughputMeter, ThroughputReading
+from zorac_tui.server.events import FailureKind
+from zorac_tui.ui.streaming import StreamOutcome, pump
+
+if TYPE_CHECKING:
+    from zorac_tui.ui.server_monitor import Connection
+
+PROGRESS_INTERVAL = 0.25  # seconds between live figures (sidebar, the reply's footer) and checkpoints
+
+
+class Saver(Protocol):
+    """Where the session keeps what streams (the persistence collaborator)."""
+
+    def save(self, message: Message, conversation: Conversation) -> None:
+        """Insert `message`, or store its final state."""
+
+    def checkpoint(self, message: Message) -> None:
+        """Save a streaming message's text so far (at most about once a second)."""
+
+
+class ReplySession(Widget):
+    """Owns the streaming worker and its meter; speaks in messages, saves through its Saver."""
+
+    DEFAULT_CSS = "ReplySession { display: none; }"
+
+    class Started(TextualMessage):
+        """A reply (or summary) began streaming into `message`, appended to `conversation` for a reply."""
+
+        def __init__(self, conversation: Conversation, message: Message, label: str | None = None) -> None:
+            """`label` replaces the role name over the live view (summaries say what they summarize)."""
+            super().__init__()
+            self.conversation, self.message, self.label = conversation, message, label
+
+    class Progress(TextualMessage):
+        """Live figures of the streaming `message`."""
+
+        def __init__(self, message: Message, reading: ThroughputReading) -> None:
+            """Carry a meter reading."""
+            super().__init__()
+            self.message, self.reading = message, reading
+
+    class Finished(TextualMessage):
+        """A reply ended (complete, cancelled or failed); `message` holds its final state and stats."""
+
+        def __init__(self, conversation: Conversation, message: Message, outcome: StreamOutcome,
+                     payload: list[dict[str, str]], reading: ThroughputReading | None) -> None:
+            """`payload` is what was sent (the gauge learns its exact size from `outcome.prompt_tokens`)."""
+            super().__init__()
+            self.conversation, self.message, self.outcome = conversation, message, outcome
+            self.payload, self.reading = payload, reading
+
+    class SummaryFinished(TextualMessage):
+        """A summary stream ended; only a complete, non-empty one should replace history."""
+
+        def __init__(self, conversation: Conversation, plan: SummaryPlan, summary: Message,
+                     outcome: StreamOutcome) -> None:
+            """Carry the plan it was made for."""
+            super().__init__()
+            self.conversation, self.plan, self.summary, self.outcome = conversation, plan, summary, outcome
+
+    def __init__(self, settings: Settings, saver: Saver) -> None:
+        """Stream with `settings`' sampling options; keep every message through `saver`."""
+        super().__init__()
+        self.settings = settings
+        self.saver = saver
+        self.connection: Connection | None = None
+        self.worker: Worker | None = None
+        self.meter: ThroughputMeter | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a reply or summary is in progress."""
+        return self.worker is not None and self.worker.is_running
+
+    def cancel(self) -> None:
+        """Stop what streams; a reply's partial text stays."""
+        if self.streaming:
+            self.worker.cancel()
+
+    async def stop(self) -> None:
+        """Cancel what streams and wait until it has settled."""
+        if self.streaming:
+            self.worker.cancel()
+            await self.worker.wait()
+
+    # ------------------------------------------------------------------ replies
+    def send(self, conversation: Conversation) -> None:
+        """Stream the reply to `conversation`'s last message."""
+        self.worker = self.run_worker(self._stream_reply(conversation), group="reply", exclusive=True)
+
+    async def _stream_reply(self, conversation: Conversation) -> None:
+        """Stream one reply into the conversation, keeping whatever arrives."""
+        payload = conversation.payload(self._system_prompt(conversation))
+        connection = self.connection
+        message = conversation.add(Message("assistant", "", status=Status.STREAMING))
+        self.post_message(self.Started(conversation, message))
+        if connection is None:
+            outcome = StreamOutcome(error=f"Not connected to {self.settings.base_url} yet — your message is "
+                                          "kept; press Ctrl+R to send it once the server is up.")
+            self._settle(conversation, message, outcome, payload)
+            return
+        message.model = connection.model
+        self.saver.save(message, conversation)
+        self.meter = meter = ThroughputMeter(time.perf_counter())
+        ticker = self.set_interval(PROGRESS_INTERVAL, lambda: self._progress(message))
+        try:
+            events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
+                                              temperature=self.settings.temperature)
+            outcome = await pump(events, message, meter)
+        finally:
+            ticker.stop()
+        if outcome.status is Status.ERROR and outcome.error and outcome.failure is not FailureKind.CONTEXT:
+            outcome.error += " · Ctrl+R retries"
+        self._settle(conversation, message, outcome, payload)
+
+    def _system_prompt(self, conversation: Conversation) -> str:
+        """The conversation's own system prompt (its preset's), else the configured one."""
+        return conversation.system_prompt if conversation.system_prompt is not None else self.settings.system_prompt
+
+    def _progress(self, message: Message) -> None:
+        """Announce live figures and checkpoint the partial reply."""
+        if self.meter is not None:
+            self.post_message(self.Progress(message, self.meter.reading(time.perf_counter())))
+        self.saver.checkpoint(message)
+
+    def _settle(self, conversation: Conversation, message: Message, outcome: StreamOutcome,
+                payload: list[dict[str, str]]) -> None:
+        """Give the message its final state and stats, save it, and announce it (saved even while exiting)."""
+        message.status, message.error, message.note = outcome.status, outcome.error, outcome.note
+        meter, self.meter = self.meter, None
+        reading = None
+        if meter is not None and meter.first_at is not None:
+            reading = meter.reading()
+            message.stats = ReplyStats(completion_tokens=reading.tokens, prompt_tokens=outcome.prompt_tokens,
+                                       decode_tok_s=reading.average_tok_s, ttft_s=reading.ttft_s,
+                                       estimated=reading.estimated)
+        self.saver.save(message, conversation)
+        self.post_message(self.Finished(conversation, message, outcome, payload, reading))
+
+    # ---------------------------------------------------------------- summaries
+    def summarize(self, conversation: Conversation, plan: SummaryPlan, request: list[dict[str, str]],
+                  max_tokens: int) -> None:
+        """Stream a summary of `plan`'s messages (shares the reply slot: Esc cancels it)."""
+        self.worker = self.run_worker(self._stream_summary(conversation, plan, request, max_tokens),
+                                      group="reply", exclusive=True)
+
+    async def _stream_summary(self, conversation: Conversation, plan: SummaryPlan,
+                              request: list[dict[str, str]], max_tokens: int) -> None:
+        """Stream the summary into its own message; the screen decides what to do with it."""
+        connection = self.connection
+        assert connection is not None
+        summary = Message("summary", "", status=Status.STREAMING, model=connection.model)
+        self.post_message(self.Started(conversation, summary, label=f"Summary of {plan.count} messages (streaming…)"))
+        events = connection.client.stream(request, model=connection.model, max_tokens=max_tokens,
+                                          temperature=self.settings.temperature)
+        outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
+        self.post_message(self.SummaryFinished(conversation, plan, summary, outcome))
