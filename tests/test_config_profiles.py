@@ -237,3 +237,12 @@ def test_config_command_lists_profiles(capsys, isolated_home):
     assert "servers ([servers.NAME]: base_url, api_key, model, gpu_metrics_url, context_window): " \
            "default, gpubox, laptop" in out
     assert "prompts ([prompts.NAME]: system_prompt, temperature): default, coder, terse" in out
+
+
+def test_a_key_only_in_a_profile_makes_the_file_private(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[servers.gpubox]\nbase_url = "http://gpubox:8000/v1"\napi_key = "sk-in-a-profile-1"\n',
+                    encoding="utf-8")
+    os.chmod(path, 0o644)
+    config.read_file(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
