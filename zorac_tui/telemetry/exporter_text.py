@@ -138,6 +138,7 @@ def _first(*values: float | None) -> float | None:
 def _dcgm(samples: dict[str, _Series], at: float) -> ExporterReading:
     """dcgm-exporter series → GPUs."""
     def get(field: str, summed: bool = False) -> dict[int, float | None]:
+        """One DCGM field per GPU index."""
         return _per_gpu(samples, f"DCGM_FI_DEV_{field}", "gpu", summed=summed)
 
     used, free, reserved, total = get("FB_USED", True), get("FB_FREE", True), get("FB_RESERVED", True), \
@@ -181,6 +182,7 @@ def _nvitop_processes(samples: dict[str, _Series]) -> dict[int, tuple[tuple[int,
 def _nvitop(samples: dict[str, _Series], at: float) -> ExporterReading:
     """nvitop-exporter series → GPUs."""
     def get(name: str) -> dict[int, float | None]:
+        """One nvitop gauge per GPU index."""
         return _per_gpu(samples, f"gpu_{name}", "index")
 
     used, free, total = get("memory_used_MiB"), get("memory_free_MiB"), get("memory_total_MiB")
