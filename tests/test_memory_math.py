@@ -1,4 +1,4 @@
-"""Memory-budget arithmetic, checked against hand-computed figures and a real vLLM capture."""
+"""Memory-budget arithmetic, checked against hand-computed figures and a real vLLM capture; bandwidth by card."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from zorac_tui.telemetry.bandwidth import Bandwidth, bandwidth_from_name, memory_bandwidth
 from zorac_tui.telemetry.memory import (
     MemorySegment,
     conversations_that_fit,
@@ -18,6 +19,7 @@ from zorac_tui.telemetry.memory import (
     memory_budget,
     peak_bandwidth_bytes_per_s,
 )
+from zorac_tui.telemetry.samples import GpuSample
 
 GB = 1_000_000_000
 GIB = 1024**3
@@ -131,3 +133,40 @@ def test_conversations_that_fit():
     assert conversations_that_fit(None, 4_096) is None
     assert conversations_that_fit(93_184, 0) is None
     assert conversations_that_fit(93_184, None) is None
+
+
+# --- bandwidth from the card's name (exporters report no bus width or max memory clock) ----------
+
+@pytest.mark.parametrize(("name", "gb_per_s"), [
+    ("NVIDIA GeForce RTX 4090", 1008), ("NVIDIA GeForce RTX 4090 D", 1008), ("NVIDIA GeForce RTX 3090", 936.2),
+    ("NVIDIA GeForce RTX 3090 Ti", 1008), ("NVIDIA GeForce RTX 4080", 716.8), ("NVIDIA GeForce RTX 4080 SUPER", 736),
+    ("NVIDIA GeForce RTX 5090", 1792), ("NVIDIA A100-PCIE-40GB", 1555), ("NVIDIA A100-SXM4-40GB", 1555),
+    ("NVIDIA A100 80GB PCIe", 1935), ("NVIDIA A100-SXM4-80GB", 2039), ("NVIDIA H100 PCIe", 2000),
+    ("NVIDIA H100 80GB HBM3", 3352), ("NVIDIA H100 NVL", 3938), ("NVIDIA H200", 4800), ("NVIDIA H200 NVL", 4800),
+    ("NVIDIA L40S", 864), ("NVIDIA L40", 864), ("NVIDIA L4", 300), ("NVIDIA A10", 600), ("NVIDIA A10G", 600),
+    ("NVIDIA RTX A6000", 768), ("NVIDIA RTX 6000 Ada Generation", 960), ("Quadro RTX 6000", 672),
+    ("Tesla T4", 320), ("Tesla V100-SXM2-32GB", 900), ("Tesla V100-PCIE-16GB", 900), ("Tesla V100S-PCIE-32GB", 1134),
+    ("NVIDIA RTX PRO 6000 Blackwell Server Edition", 1792), ("NVIDIA A30", 933), ("NVIDIA A40", 696),
+])
+def test_bandwidth_table_by_nvml_name(name, gb_per_s):
+    assert bandwidth_from_name(name) == pytest.approx(gb_per_s * 1e9)
+
+
+@pytest.mark.parametrize("name", ["NVIDIA RTX 2000 Ada Generation", "GPU 0", "", None, "AMD Instinct MI300X"])
+def test_cards_not_in_the_table_are_unknown(name):
+    assert bandwidth_from_name(name) is None
+
+
+def _gpu(name: str, bus: int | None = None, clock: int | None = None) -> GpuSample:
+    return GpuSample(index=0, name=name, uuid=None, memory_used=None, memory_total=None, server_process_memory=None,
+                     processes=None, gpu_util=None, mem_util=None, temperature_c=None, power_w=None,
+                     power_limit_w=None, sm_clock_mhz=None, mem_clock_mhz=None, max_mem_clock_mhz=clock,
+                     memory_bus_width_bits=bus, at=0.0)
+
+
+def test_memory_bandwidth_prefers_nvml_then_the_table():
+    from_nvml = memory_bandwidth(_gpu("NVIDIA GeForce RTX 4090", 384, 10_501))
+    assert from_nvml.source == "NVML" and round(from_nvml.bytes_per_s / 1e9) == 1008
+    from_table = memory_bandwidth(_gpu("NVIDIA GeForce RTX 4090"))
+    assert from_table == Bandwidth(1008e9, "spec table")
+    assert memory_bandwidth(_gpu("NVIDIA RTX 2000 Ada Generation")) is None

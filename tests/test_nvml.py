@@ -115,6 +115,8 @@ def test_one_gpu_all_fields():
     assert s.max_mem_clock_mhz == 10_501 and s.memory_bus_width_bits == 384
     assert s.processes == ((1337, 150_000_000), (4242, 23 * GB))
     assert s.server_process_memory == 23 * GB
+    assert s.serving is True and s.host is None
+    assert snap.source == "NVML" == sampler.label
     assert fake.init_calls == 1
 
 
@@ -133,6 +135,24 @@ def test_two_gpus_and_init_only_once():
     sampler.close()
     sampler.close()
     assert fake.shutdown_calls == 1
+
+
+def test_which_gpus_the_server_uses():
+    serving = FakeGpu(name="GPU A", compute_processes=[(10, 20 * GB)])
+    desktop = FakeGpu(name="GPU B", graphics_processes=[(1337, 1 * GB)])
+    idle = FakeGpu(name="GPU C")
+    sampler, _ = sampler_for(serving, desktop, idle, server_pid=10)
+    snap = sampler.sample()
+    assert [g.serving for g in snap.gpus] == [True, False, False]
+    assert [g.server_process_memory for g in snap.gpus] == [20 * GB, None, None]
+    sampler.server_pid = None  # server process not found: nobody can say
+    assert [g.serving for g in sampler.sample().gpus] == [None, None, None]
+
+
+def test_failures_are_labelled_nvml_too():
+    sampler, _ = sampler_for(init_error=fake_pynvml.NVMLError_LibraryNotFound)
+    snap = sampler.sample()
+    assert snap.status == "no-library" and snap.source == "NVML"
 
 
 def test_not_supported_fields_become_none():
@@ -260,6 +280,7 @@ def test_process_list_denied_is_not_a_failure():
     snap = sampler.sample()
     assert snap.ok
     assert snap.gpus[0].processes is None and snap.gpus[0].server_process_memory is None
+    assert snap.gpus[0].serving is None  # which GPUs the server uses cannot be known
     assert snap.gpus[0].memory_used == 24 * GB
 
 
@@ -319,34 +340,11 @@ def test_lost_during_device_count():
     assert sampler.sample().ok
 
 
-# --- where the server is -------------------------------------------------------------------
+# --- where the server is (the URL rules themselves: tests/test_net.py) ----------------------
 
-@pytest.mark.parametrize("url", [
-    "http://localhost:8000/v1", "http://LOCALHOST.:8000", "http://127.0.0.1:8000/v1",
-    "http://127.1.2.3:8000", "http://[::1]:8000/v1", "localhost:8000", "http://0.0.0.0:8000",
-    "http://[::ffff:127.0.0.1]:8000", "https://localhost/v1", "http://api.localhost:8000",
-])
-def test_local_urls(url):
-    assert is_local_url(url)
-
-
-@pytest.mark.parametrize("url", [
-    "http://192.0.2.10:8000/v1", "http://[2001:db8::1]:8000", "https://api.openai.com/v1",
-    "http://gpu-box.invalid:8000", "", "http://:8000",
-])
-def test_remote_urls(url):
-    assert not is_local_url(url)
-
-
-def test_own_hostname_and_address_are_local():
-    assert is_local_url(f"http://{socket.gethostname()}:8000/v1")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))  # no packet is sent; picks the outgoing interface
-        except OSError:
-            pytest.skip("no IPv4 route on this machine")
-        own = s.getsockname()[0]
-    assert is_local_url(f"http://{own}:8000/v1")
+def test_is_local_url_is_nets_this_machine_rule():
+    assert is_local_url("http://127.0.0.1:8000/v1") and is_local_url(f"http://{socket.gethostname()}:8000")
+    assert not is_local_url("http://192.0.2.10:8000/v1")
 
 
 def test_remote_snapshot_message():

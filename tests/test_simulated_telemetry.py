@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from zorac_tui.telemetry.memory import memory_budget, peak_bandwidth_bytes_per_s
 from zorac_tui.telemetry.simulated import (
     SIM_KV_CACHE_BYTES,
@@ -127,3 +129,41 @@ def test_close_is_harmless():
     sim = SimulatedTelemetry()
     sim.close()
     assert sim.sample().ok
+
+
+def test_two_simulated_gpus_serve_tensor_parallel():
+    clock = Clock()
+    sim = SimulatedTelemetry(clock=clock, gpu_count=2)
+    first, second = sim.sample().gpus
+    assert (first.index, second.index) == (0, 1) and first.uuid != second.uuid
+    assert first.serving is second.serving is True
+    assert first.server_process_memory == second.server_process_memory == SIM_SERVER_BYTES
+    assert second.memory_used == SIM_SERVER_BYTES < first.memory_used  # the desktop is on GPU 0 only
+    assert [pid for pid, _used in second.processes] == [4243]
+    sim.set_load(True)
+    busy = run_all(sim, clock, 4)[-1]
+    assert all(g.gpu_util > 80 for g in busy) and busy[1].temperature_c >= busy[0].temperature_c
+
+
+def test_one_gpu_by_default_with_the_desktop_beside_the_server():
+    snap = SimulatedTelemetry(clock=lambda: 3.0).sample()
+    (g,) = snap.gpus
+    assert snap.source == "SIMULATED" and g.uuid == "GPU-5a1e0000-0000-4000-8000-000000004090"
+    assert g.memory_used == 24_000_000_000 and g.serving is True
+
+
+def test_another_card_model():
+    (g,) = SimulatedTelemetry(card="rtx3090").sample().gpus
+    assert g.name == "NVIDIA GeForce RTX 3090" and g.power_limit_w == 350.0
+    assert round(peak_bandwidth_bytes_per_s(g.memory_bus_width_bits, g.max_mem_clock_mhz) / GB) == 936
+    with pytest.raises(ValueError, match="known: rtx4090, rtx3090"):
+        SimulatedTelemetry(card="rtx9999")
+
+
+def run_all(sim: SimulatedTelemetry, clock: Clock, seconds: float, step: float = 0.25):
+    """Sample every `step` seconds for `seconds`; return every GPU of each snapshot."""
+    out = []
+    for _ in range(round(seconds / step)):
+        clock.now += step
+        out.append(sim.sample().gpus)
+    return out

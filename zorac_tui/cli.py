@@ -26,6 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--system-prompt")
     parser.add_argument("--stall-timeout", type=float, help="seconds without tokens before a reply counts as stalled")
     parser.add_argument("--theme", help="Textual theme name")
+    parser.add_argument("--server", metavar="NAME",
+                        help="server profile: a [servers.NAME] table in the config file (default: the top-level one)")
+    parser.add_argument("--prompt", metavar="NAME", help="prompt preset for new conversations ([prompts.NAME])")
+    parser.add_argument("--gpu-metrics-url", metavar="URL",
+                        help="the GPU box's dcgm-exporter or nvitop-exporter, e.g. http://gpubox:9400/metrics")
+    parser.add_argument("--gpus", metavar="LIST", help="GPUs to show: comma-separated indices or UUIDs")
+    parser.add_argument("--show-reasoning", choices=("collapsed", "expanded", "hidden"),
+                        help="how a reply's thinking is shown")
+    parser.add_argument("--demo-box", action="store_true",
+                        help="with --demo: also start a simulated 2-GPU box reached over HTTP (dcgm-exporter format)")
     parser.add_argument("--continue", dest="continue_last", action="store_true",
                         help="reopen the most recent conversation")
     parser.add_argument("--list", dest="list_conversations", action="store_true",
@@ -44,17 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def flags_from(args: argparse.Namespace) -> dict:
     """Settings given on the command line."""
-    keys = ("demo", "base_url", "model", "temperature", "max_tokens", "system_prompt", "stall_timeout", "theme")
+    keys = ("demo", "base_url", "model", "temperature", "max_tokens", "system_prompt", "stall_timeout", "theme",
+            "server", "prompt", "gpu_metrics_url", "gpus", "show_reasoning")
     return {k: getattr(args, k, None) for k in keys}
 
 
 def show_config() -> int:
     """Print the settings table."""
     from zorac_tui import config, paths
+    from zorac_tui.profiles import SERVER_KEYS
 
     print(f"config file: {paths.config_file()}")
     for name, env, default, doc in config.describe():
         print(f"  {name:<20} {env:<28} {default:<40.40} {doc}")
+    try:
+        settings = config.load()
+    except config.ConfigError as exc:
+        print(f"zorac-tui: {exc}", file=sys.stderr)
+        return 2
+    print(f"servers ([servers.NAME]: {', '.join(SERVER_KEYS)}): {', '.join(settings.server_names())}")
+    print(f"prompts ([prompts.NAME]: system_prompt, temperature): {', '.join(settings.prompt_names())}")
     return 0
 
 
@@ -129,19 +148,35 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"zorac-tui: {exc}", file=sys.stderr)
         return 2
-    return run_app(settings, continue_last=args.continue_last)
+    if args.demo_box and not settings.demo:
+        print("zorac-tui: --demo-box starts a simulated GPU box for the demo; use it with --demo", file=sys.stderr)
+        return 2
+    return run_app(settings, continue_last=args.continue_last, demo_box=args.demo_box)
 
 
-def run_app(settings, *, continue_last: bool = False) -> int:
-    """Start the simulator if asked, then the app; always stop the simulator."""
+def start_demo(settings, *, demo_box: bool = False):
+    """Start the simulator (and with `demo_box` a simulated 2-GPU box beside it); settings pointed at them."""
     from dataclasses import replace
 
-    simulator = None
-    if settings.demo:
-        from zorac_tui.demo.simulator import SimulatorThread
+    from zorac_tui.demo.simulator import SimulatorThread
 
-        simulator = SimulatorThread()
-        settings = replace(settings, base_url=simulator.start(), api_key=None)
+    simulator = SimulatorThread()
+    settings = replace(settings, base_url=simulator.start(), api_key=None)
+    box = None
+    if demo_box:
+        from zorac_tui.demo.exporter import GpuBoxThread
+
+        # The box is busy while the simulator streams a reply, as a real GPU would be.
+        box = GpuBoxThread(2, busy=lambda: bool(simulator.simulator.active))
+        settings = replace(settings, gpu_metrics_url=box.start())
+    return settings, [s for s in (box, simulator) if s is not None]
+
+
+def run_app(settings, *, continue_last: bool = False, demo_box: bool = False) -> int:
+    """Start the simulator if asked, then the app; always stop the simulator."""
+    demo_servers = []
+    if settings.demo:
+        settings, demo_servers = start_demo(settings, demo_box=demo_box)
     import logging
 
     from zorac_tui.logs import setup_logging
@@ -164,6 +199,6 @@ def run_app(settings, *, continue_last: bool = False) -> int:
         print(f"zorac-tui: unexpected error — see {log_path or 'the log'}", file=sys.stderr)
         return 1
     finally:
-        if simulator is not None:
-            simulator.stop()
+        for server in demo_servers:
+            server.stop()
     return app.return_code or 0

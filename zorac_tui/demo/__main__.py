@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--answer-tokens", type=int, default=None, help="exact completion tokens per reply")
     p.add_argument("--max-model-len", type=int, default=16384)
     p.add_argument("--api-key", default=None, help="require Authorization: Bearer <key>")
+    p.add_argument("--gpu-box", type=int, default=0, metavar="N",
+                   help="also serve N simulated GPUs in dcgm-exporter format on another port (busy while replying)")
     p.add_argument("--config-json", default=None, help=argparse.SUPPRESS)  # a whole SimConfig (SimulatorProcess)
     return p.parse_args(argv)
 
@@ -42,9 +44,17 @@ async def serve(args: argparse.Namespace) -> None:
     sim = Simulator(config)
     url = await sim.start(args.host, args.port)
     print(f"Simulated {config.profile} server (model {config.model}) at {url} — Ctrl+C to stop", flush=True)
+    box = None
+    if args.gpu_box > 0:
+        from .exporter import GpuBox
+
+        box = GpuBox(args.gpu_box, busy=lambda: bool(sim.active))
+        print(f"Simulated GPU box (dcgm-exporter format) at {await box.start(args.host, 0)}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
+        if box is not None:
+            await box.stop()
         await sim.stop()
 
 

@@ -7,16 +7,14 @@ exception, so the GPU pane can say what it cannot show and the rest of the app w
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
+from zorac_tui.net import host_and_port, is_this_machine
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot, TelemetryStatus
 
 MSG_NO_PACKAGE = (
@@ -97,6 +95,8 @@ def parent_pid(pid: int) -> int | None:
 class NvmlSampler:
     """Blocking NVML sampler: one `sample()` per tick, from a worker thread."""
 
+    label = "NVML"
+
     def __init__(self, nvml_module: ModuleType | None = None, server_pid: int | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Use `nvml_module` (default: import pynvml on first sample); match `server_pid`."""
@@ -165,7 +165,7 @@ class NvmlSampler:
                 gpus: tuple[GpuSample, ...] = ()) -> TelemetrySnapshot:
         """A snapshot that explains missing data in one line."""
         return TelemetrySnapshot(gpus=gpus, status=status, message=message, simulated=False,
-                                 at=self._clock())
+                                 at=self._clock(), source=self.label)
 
     def _sample_all(self, nvml: ModuleType) -> TelemetrySnapshot:
         """Initialise if needed and sample every GPU; NVML errors propagate."""
@@ -185,7 +185,7 @@ class NvmlSampler:
                 message = MSG_GPU_LOST.format(gpu=f"GPU {index}", error=_one_line(str(exc)))
                 return self._failed("gpu-lost", message, tuple(gpus))
         return TelemetrySnapshot(gpus=tuple(gpus), status="ok", message=None, simulated=False,
-                                 at=self._clock())
+                                 at=self._clock(), source=self.label)
 
     def _sample_gpu(self, nvml: ModuleType, index: int) -> GpuSample:
         """Read one GPU; fields the card cannot report become None."""
@@ -224,6 +224,7 @@ class NvmlSampler:
             max_mem_clock_mhz=get("nvmlDeviceGetMaxClockInfo", h, nvml.NVML_CLOCK_MEM),
             memory_bus_width_bits=get("nvmlDeviceGetMemoryBusWidth", h) or None,
             at=self._clock(),
+            serving=self._serving(processes),
         )
 
     def _processes(self, nvml: ModuleType, handle: Any,
@@ -254,6 +255,13 @@ class NvmlSampler:
         if not matched or any(used is None for used in matched):
             return None
         return sum(used for used in matched if used is not None)
+
+    def _serving(self, processes: tuple[tuple[int, int | None], ...] | None) -> bool | None:
+        """Whether a server process runs on this GPU; None when the server or the process list is unknown."""
+        root = self.server_pid
+        if root is None or processes is None:
+            return None
+        return any(self._belongs_to_server(pid, root) for pid, _used in processes)
 
     def _belongs_to_server(self, pid: int, root: int) -> bool:
         """True when `pid` is `root` or one of its descendants (cached per pair)."""
@@ -288,55 +296,17 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _split(base_url: str) -> tuple[str | None, int]:
-    """Host and port of a server URL (scheme optional, default ports by scheme)."""
-    parts = urlsplit(base_url if "://" in base_url else f"http://{base_url}")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    return parts.hostname, port
-
-
-def _is_own_address(address: str) -> bool:
-    """True when this host owns `address`: binding to a foreign address fails."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((address, 0))
-        return True
-    except OSError:
-        return False
-
-
 def is_local_url(base_url: str) -> bool:
-    """True when the server URL points at this machine (loopback, own name or own address)."""
-    host, _port = _split(base_url)
-    if not host:
-        return False
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        own = socket.gethostname().lower()
-        return host in {own, own.split(".", 1)[0]}
-    if address.is_loopback or address.is_unspecified:
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback or _is_own_address(str(address.ipv4_mapped))
-    return _is_own_address(str(address))
+    """True when the server URL points at this machine (kept for callers not yet on zorac_tui.net)."""
+    return is_this_machine(base_url)
 
 
 def remote_snapshot(base_url: str, clock: Callable[[], float] = time.monotonic) -> TelemetrySnapshot:
     """The snapshot to show instead of local GPU figures when the server is elsewhere."""
-    host, _port = _split(base_url)
+    host, _port = host_and_port(base_url)
     return TelemetrySnapshot(gpus=(), status="remote",
                              message=MSG_REMOTE.format(host=host or base_url),
-                             simulated=False, at=clock())
+                             simulated=False, at=clock(), source="none")
 
 
 def _listening_inodes(port: int) -> set[str]:
@@ -360,7 +330,7 @@ def _listening_inodes(port: int) -> set[str]:
 
 def find_server_pid(base_url: str) -> int | None:
     """PID of the process listening on the URL's port (lowest when shared); None if unknown."""
-    _host, port = _split(base_url)
+    _host, port = host_and_port(base_url)
     targets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
     if not targets:
         return None

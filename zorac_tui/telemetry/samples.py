@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 TelemetryStatus = Literal[
-    "ok", "no-library", "no-gpu", "driver-mismatch", "permission", "gpu-lost", "remote", "error"
+    "ok", "no-library", "no-gpu", "driver-mismatch", "permission", "gpu-lost", "remote", "unreachable", "error"
 ]
-"""Why a snapshot has (or lacks) GPU data; anything but "ok" comes with a one-line message."""
+"""Why a snapshot has (or lacks) GPU data; anything but "ok" comes with a one-line message.
+
+"gpu-lost": a GPU stopped answering (NVML) or is no longer reported (an exporter); the others are
+still in the snapshot. "remote": the server is elsewhere and no GPU exporter was found for it.
+"unreachable": the configured GPU exporter did not answer.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,15 @@ class GpuSample:
     memory_bus_width_bits: int | None
     at: float
     """time.monotonic() when sampled."""
+    host: str | None = None
+    """The machine this GPU is in, as its exporter names it; None for this machine (NVML)."""
+    serving: bool | None = None
+    """Whether the inference server's processes use this GPU; None when that cannot be known."""
+
+    @property
+    def key(self) -> str:
+        """What identifies this GPU across samples: its UUID, else its index."""
+        return self.uuid or str(self.index)
 
     @property
     def memory_free(self) -> int | None:
@@ -66,6 +80,10 @@ class TelemetrySnapshot:
     simulated: bool
     at: float
     """time.monotonic() when taken."""
+    source: str = ""
+    """Where the figures come from, in words: "NVML", "dcgm-exporter on gpubox", "SIMULATED"."""
+    note: str | None = None
+    """One line on how the source was found (e.g. what was tried); shown dim, not as a problem."""
 
     @property
     def ok(self) -> bool:
