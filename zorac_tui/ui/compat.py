@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.console import RenderableType
 from textual.app import App
+from textual.geometry import Size
 from textual.widget import Widget
 
 CHECKED_WITH = "textual 8.2.8"
@@ -50,3 +51,15 @@ def content_height(widget: Widget, width: int) -> int:
     widget._content_height_cache = (width, height)
     return height
 
+
+
+def set_virtual_size(widget: Widget, size: Size) -> None:
+    """Change a Line API widget's scrollable size without asking the screen for a layout.
+
+    `virtual_size` is a reactive declared with `layout=True`: assigning it lays out the whole screen,
+    which a transcript growing ten times a second must not pay for (its own size does not change).
+    `set_reactive` skips the watcher; `_scroll_update` is what Textual's own resize path calls next to
+    update the scrollbars and clamp the scroll position (checked with 8.2.8).
+    """
+    widget.set_reactive(Widget.virtual_size, size)
+    widget._scroll_update(size)

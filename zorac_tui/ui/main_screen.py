@@ -24,11 +24,9 @@ from zorac_tui.core.summarize import apply_summary
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui import pieces
 from zorac_tui.ui.budget_keeper import BudgetKeeper
-from zorac_tui.ui.conversation import ConversationPane
 from zorac_tui.ui.conversation_list import Confirm, ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
-from zorac_tui.ui.messages import MessageView
 from zorac_tui.ui.persistence import Persistence
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.reply_session import ReplySession
@@ -36,6 +34,7 @@ from zorac_tui.ui.server_monitor import Connection, ServerMonitor
 from zorac_tui.ui.sidebar import Sidebar
 from zorac_tui.ui.telemetry_feed import TelemetryFeed
 from zorac_tui.ui.throughput_panel import fmt_ms, fmt_rate
+from zorac_tui.ui.transcript import Transcript
 
 SLASH_COMMANDS = {
     "/summarize": ("summarize", "summarize older messages"),
@@ -97,7 +96,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="main"):
             yield ConversationList(id="conversations")
             with Vertical(id="center"):
-                yield ConversationPane(self.conversation, id="conversation")
+                yield Transcript(self.conversation, show_reasoning=self.settings.show_reasoning, id="conversation")
                 yield ContextGauge(id="gauge")
                 yield PromptInput(id="prompt",
                                   placeholder="Ask anything — Enter sends, Shift+Enter or Ctrl+J for a new line")
@@ -106,9 +105,9 @@ class MainScreen(Screen[None]):
         yield from (self.server, self.reply, self.budget, self.persistence, self.telemetry)
 
     @property
-    def pane(self) -> ConversationPane:
-        """The conversation pane."""
-        return self.query_one(ConversationPane)
+    def pane(self) -> Transcript:
+        """The transcript of the conversation."""
+        return self.query_one(Transcript)
 
     @property
     def header(self) -> AppHeader:
@@ -167,7 +166,7 @@ class MainScreen(Screen[None]):
 
     async def on_server_monitor_unreachable(self, event: ServerMonitor.Unreachable) -> None:
         """Say once that the server does not answer; the monitor keeps trying."""
-        await self.pane.add_notice(f"{event.reason} · Retrying every 2 s; type meanwhile, nothing is lost "
+        self.pane.add_notice(f"{event.reason} · Retrying every 2 s; type meanwhile, nothing is lost "
                                    "(no server? try `zorac-tui --demo`).", level="warning")
 
     async def on_server_monitor_connected(self, event: ServerMonitor.Connected) -> None:
@@ -175,7 +174,7 @@ class MainScreen(Screen[None]):
         connection = event.connection
         self._adopt(connection)
         self.header.model = connection.model
-        await self.pane.add_notice(f"Connected to {connection.version} · model {connection.model} "
+        self.pane.add_notice(f"Connected to {connection.version} · model {connection.model} "
                                    f"({connection.model_note}) · context {connection.window_text()}")
         self.warm_up()
 
@@ -226,7 +225,7 @@ class MainScreen(Screen[None]):
             return
         refusal = await self.budget.refusal(self.conversation, text)
         if refusal is not None:
-            await self.pane.add_notice(refusal, level="error")
+            self.pane.add_notice(refusal, level="error")
             return
         event.prompt.clear()
         conversation = self.conversation
@@ -234,7 +233,7 @@ class MainScreen(Screen[None]):
         if conversation.title == "New conversation":
             conversation.title = " ".join(text.split())[:60] or "Untitled"
         self.persistence.save(message, conversation, model=self.model)
-        await self.pane.add_message(message)
+        self.pane.add_message(message)
         self.reply.send(conversation)
 
     def on_prompt_input_draft_changed(self, event: PromptInput.DraftChanged) -> None:
@@ -243,7 +242,7 @@ class MainScreen(Screen[None]):
 
     async def on_reply_session_started(self, event: ReplySession.Started) -> None:
         """Show the live reply (or summary)."""
-        await self.pane.start_reply(event.message, label=event.label)
+        self.pane.start_reply(event.message, label=event.label)
         if event.message.role == "assistant" and self.reply.connection is not None:
             self.header.server_state = "streaming"
             self.telemetry.set_load(True)
@@ -252,11 +251,11 @@ class MainScreen(Screen[None]):
         """Live figures in the sidebar and under the reply."""
         reading = event.reading
         self.sidebar.show_live(reading)
-        live = self.pane.live_view(event.message)
-        if live is not None and reading.ttft_s is not None:
+        if reading.ttft_s is not None:
             approx = "≈" if reading.estimated else ""
-            live.set_footer_text(f"{fmt_rate(reading.live_tok_s, reading.estimated)} · {approx}{reading.tokens:,} "
-                                 f"tokens · TTFT {fmt_ms(reading.ttft_s)} · Esc cancels")
+            rate = fmt_rate(reading.live_tok_s, reading.estimated)
+            self.pane.set_live_footer(event.message, f"{rate} · {approx}{reading.tokens:,} tokens · "
+                                                     f"TTFT {fmt_ms(reading.ttft_s)} · Esc cancels")
 
     async def on_reply_session_finished(self, event: ReplySession.Finished) -> None:
         """Settle the reply; reconnect, learn the window or summarize as its outcome says; recount."""
@@ -271,7 +270,7 @@ class MainScreen(Screen[None]):
             self.budget.retry_after_summary = True
             self.notify("The conversation no longer fits — Ctrl+S summarizes older messages and retries.",
                         severity="warning", timeout=8)
-        await self.pane.settle_reply(event.message)
+        self.pane.settle_reply(event.message)
         if self.header.server_state == "streaming":
             self.header.server_state = "connected"
         self.budget.after_reply(event.conversation, event.payload, outcome.prompt_tokens,
@@ -282,7 +281,7 @@ class MainScreen(Screen[None]):
         """Past the auto-summary threshold after a reply: summarize the oldest messages."""
         if self.reply.streaming or event.conversation is not self.conversation:
             return
-        await self.pane.add_notice(
+        self.pane.add_notice(
             f"Context at {event.budget.fraction:.0%} — past the auto-summary threshold "
             f"({event.threshold:.0%} of window − reply reserve). Summarizing the oldest messages "
             "(set auto_summarize = false to turn this off).", level="warning")
@@ -292,7 +291,7 @@ class MainScreen(Screen[None]):
         """Summarize what the keeper plans (or say there is nothing to summarize yet)."""
         plan = self.budget.plan(self.conversation)
         if plan is None:
-            await self.pane.add_notice(f"Nothing to summarize yet: the last {self.settings.keep_recent} "
+            self.pane.add_notice(f"Nothing to summarize yet: the last {self.settings.keep_recent} "
                                        "messages are always kept verbatim (keep_recent).")
             return
         request, max_tokens = self.budget.summary_request(plan)
@@ -301,18 +300,18 @@ class MainScreen(Screen[None]):
     async def on_reply_session_summary_finished(self, event: ReplySession.SummaryFinished) -> None:
         """Apply a complete summary (archiving what it replaces) or say why not; retry if that was asked."""
         summary, outcome, conversation = event.summary, event.outcome, event.conversation
-        await self.pane.drop_live(summary)
+        self.pane.drop_live(summary)
         if outcome.status is not Status.COMPLETE or not summary.content.strip():
             reason = "cancelled" if outcome.status is Status.CANCELLED else (outcome.error or "empty summary")
-            await self.pane.add_notice(f"Summary not applied ({reason}) — the conversation is unchanged.",
+            self.pane.add_notice(f"Summary not applied ({reason}) — the conversation is unchanged.",
                                        level="warning")
             self.budget.retry_after_summary = False
             return
         summary.status = Status.COMPLETE
         apply_summary(conversation, event.plan, summary)
         self.persistence.save_summary(summary, conversation)
-        await self.pane.show(conversation)
-        await self.pane.add_notice(f"Summarized {event.plan.count} messages; the originals are archived inside "
+        self.pane.show(conversation)
+        self.pane.add_notice(f"Summarized {event.plan.count} messages; the originals are archived inside "
                                    "the summary block (click it to expand).")
         self.recount()
         if self.budget.retry_after_summary:
@@ -367,9 +366,7 @@ class MainScreen(Screen[None]):
                 self.persistence.open_conversation(changed.db_id)
                 return
         for message in event.updated:
-            view = self.pane.view_for(message)
-            if isinstance(view, MessageView):
-                view.refresh_message()
+            self.pane.refresh_message(message)
         if event.updated and not self.reply.streaming:
             self.recount()  # the gauge counts the other window's reply as it grows
 
@@ -413,7 +410,7 @@ class MainScreen(Screen[None]):
         await self.reply.stop()
         self.conversation = self.persistence.shown = conversation
         self.conversations.append(conversation)
-        await self.pane.show(conversation)
+        self.pane.show(conversation)
         self.recount()
         self.prompt.focus()
         self.persistence.refresh_list()
@@ -457,7 +454,7 @@ class MainScreen(Screen[None]):
         if last.role == "assistant" and last.status in (Status.ERROR, Status.CANCELLED):
             self.conversation.messages.pop()
             self.persistence.forget(last)
-            await self.pane.remove_message(last)
+            self.pane.remove_message(last)
         elif last.role != "user":
             self.notify("Nothing to retry: the last reply finished.", severity="information")
             return
@@ -474,10 +471,10 @@ class MainScreen(Screen[None]):
 
     def action_copy_reply(self) -> None:
         """Copy the focused message, or else the last reply, to the clipboard."""
-        focused = self.focused
-        if isinstance(focused, MessageView):
-            message: Message | None = focused.message
-        else:
+        message: Message | None = None
+        if self.focused is self.pane:
+            message = self.pane.cursor_message
+        if message is None:
             message = next((m for m in reversed(self.conversation.messages)
                             if m.role == "assistant" and m.content), None)
         if message is None:

@@ -1,0 +1,469 @@
+"""The transcript: the whole conversation drawn through Textual's Line API, one row at a time.
+
+One widget holds every message (no widget per message or per Markdown block): blocks draw their
+rows once per width and keep them; `render_line` paints only the rows on screen. The live reply is
+the last block; a flush draws its new tail and moves the scrollable height without a screen layout,
+so a flush costs the same at the 8,000th token as at the 80th, however long the conversation.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Offset, Region, Size
+from textual.message import Message as TextualMessage
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
+from textual.strip import Strip
+
+from zorac_tui.core.conversation import Conversation, Message
+from zorac_tui.ui import compat
+from zorac_tui.ui.transcript_blocks import (
+    FRAME_CELLS,
+    Block,
+    DrawContext,
+    EarlierBlock,
+    Line,
+    LiveBlock,
+    MessageBlock,
+    NoticeBlock,
+    Palette,
+)
+
+INITIAL_TAIL = 40  # messages drawn at once when a long conversation opens; older ones on demand
+FLUSH_INTERVAL = 0.1  # seconds between draws of the streaming reply
+FRAMES = ("user", "assistant", "summary", "error")
+BORDER = "▌"
+
+
+class Transcript(ScrollView, can_focus=True):
+    """Shows one Conversation; follows new text while scrolled to the bottom; a cursor walks its messages."""
+
+    BINDING_GROUP_TITLE = "Conversation"
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Previous message", show=False),
+        Binding("down", "cursor(1)", "Next message", show=False),
+        Binding("enter,space", "toggle", "Fold / unfold thinking or summary", show=False),
+    ]
+    COMPONENT_CLASSES = {
+        *(f"transcript--frame-{name}" for name in FRAMES),
+        "transcript--role-user", "transcript--role-assistant", "transcript--role-summary",
+        "transcript--footer", "transcript--thinking", "transcript--fold", "transcript--cursor",
+        "transcript--notice-info", "transcript--notice-warning", "transcript--notice-error",
+    }
+    DEFAULT_CSS = """
+    Transcript {
+        scrollbar-gutter: stable;
+        & > .transcript--frame-user { color: $secondary; background: $surface; }
+        & > .transcript--frame-assistant { color: $primary; }
+        & > .transcript--frame-summary { color: $accent; background: $boost; }
+        & > .transcript--frame-error { color: $error; }
+        & > .transcript--role-user { color: $text-secondary; text-style: bold; }
+        & > .transcript--role-assistant { color: $text-primary; text-style: bold; }
+        & > .transcript--role-summary { color: $text-accent; text-style: bold; }
+        & > .transcript--footer { color: $text-muted; }
+        & > .transcript--thinking { color: $text-muted; }
+        & > .transcript--fold { color: $text-secondary; }
+        & > .transcript--cursor { background: $boost; }
+        & > .transcript--notice-info { color: $text-muted; }
+        & > .transcript--notice-warning { color: $text-warning; }
+        & > .transcript--notice-error { color: $text-error; }
+    }
+    """
+
+    class CursorMoved(TextualMessage):
+        """The message under the cursor changed (None: no message)."""
+
+        def __init__(self, message: Message | None) -> None:
+            """Carry the message."""
+            super().__init__()
+            self.message = message
+
+    def __init__(self, conversation: Conversation | None = None, *, show_reasoning: str = "collapsed",
+                 **kwargs: Any) -> None:
+        """A transcript of `conversation` (empty by default)."""
+        super().__init__(**kwargs)
+        self.conversation = conversation or Conversation()
+        self.show_reasoning = show_reasoning
+        self.blocks: list[Block] = []
+        self._starts: list[int] = [0]  # row where each block starts; the last entry is the total height
+        self._unloaded = 0  # messages[:n] not drawn yet (lazy history)
+        self.cursor: int | None = None  # index of the block under the cursor (shown while focused)
+        self._palette: Palette | None = None
+        self._theme: str | None = None  # the theme the palette was resolved for
+        self._ctx: DrawContext | None = None
+        self._timer: Any = None
+
+    # ------------------------------------------------------------------ drawing
+    def on_mount(self) -> None:
+        """Start the flush timer (idle until a reply streams)."""
+        self._timer = self.set_interval(FLUSH_INTERVAL, self.flush, pause=True)
+
+    @property
+    def live(self) -> LiveBlock | None:
+        """The streaming block, if a reply streams."""
+        last = self.blocks[-1] if self.blocks else None
+        return last if isinstance(last, LiveBlock) else None
+
+    def _draw_context(self) -> DrawContext:
+        """How blocks draw now (the width inside a frame, the theme's styles)."""
+        width = max(8, self.scrollable_content_region.width - FRAME_CELLS)
+        if self._theme != self.app.theme:  # every block's colours come from the theme
+            self._theme, self._palette = self.app.theme, None
+            for block in self.blocks:
+                block.invalidate()
+        if self._ctx is None or self._ctx.width != width or self._palette is None:
+            self._ctx = DrawContext(self.app.console, width, self._styles(), self.show_reasoning)
+        return self._ctx
+
+    def _styles(self) -> Palette:
+        """The palette from the component classes (theme variables), resolved once per theme."""
+        if self._palette is None:
+            style = self.get_component_rich_style
+            self._palette = Palette(
+                frames={name: style(f"transcript--frame-{name}", partial=True) for name in FRAMES},
+                roles={role: style(f"transcript--role-{role}", partial=True)
+                       for role in ("user", "assistant", "summary")},
+                footer=style("transcript--footer", partial=True),
+                notices={level: style(f"transcript--notice-{level}", partial=True)
+                         for level in ("info", "warning", "error")},
+                thinking=style("transcript--thinking", partial=True),
+                fold=style("transcript--fold", partial=True))
+        return self._palette
+
+    def on_resize(self, event: events.Resize) -> None:
+        """A new width: blocks draw again at it."""
+        self._relayout(0, follow=self._at_bottom())
+
+    def _relayout(self, first: int, *, follow: bool = False) -> None:
+        """Recount where blocks start from block `first` on, set the scrollable height, repaint."""
+        if not self.is_mounted or self.scrollable_content_region.width <= 0:
+            return
+        ctx = self._draw_context()
+        del self._starts[first + 1:]
+        for block in self.blocks[first:]:
+            self._starts.append(self._starts[-1] + len(block.lines(ctx)))
+        compat.set_virtual_size(self, Size(self.scrollable_content_region.width, self._starts[-1]))
+        if follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+        self.refresh()
+
+    def _at_bottom(self) -> bool:
+        """Whether the view shows the last row (then new rows keep it there)."""
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def render_line(self, y: int) -> Strip:
+        """Paint row `y` of the view: its block's row with its frame, the cursor and the selection."""
+        width = self.scrollable_content_region.width
+        row = int(self.scroll_y) + y
+        found = self._row(row)
+        if found is None:
+            return Strip.blank(width, self.rich_style)
+        index, line = found
+        return self._paint(line, row, width, cursor=index == self.cursor and self.has_focus)
+
+    def _row(self, row: int) -> tuple[int, Line] | None:
+        """The block index and Line at absolute `row`."""
+        if row < 0 or row >= self._starts[-1]:
+            return None
+        index = bisect_right(self._starts, row) - 1
+        lines = self.blocks[index].lines(self._draw_context())
+        offset = row - self._starts[index]
+        return (index, lines[offset]) if offset < len(lines) else None
+
+    def _paint(self, line: Line, row: int, width: int, *, cursor: bool) -> Strip:
+        """A row's strip: border and padding in its frame's colours, then the text (selectable)."""
+        base = self.rich_style
+        palette = self._styles()
+        frame = palette.frames.get(line.frame) if line.frame else None
+        back = base + Style(bgcolor=frame.bgcolor) if frame is not None and frame.bgcolor else base
+        if cursor:
+            back += Style(bgcolor=self.get_component_rich_style("transcript--cursor").bgcolor)
+        content = line.strip.apply_offsets(0, row)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(row)) is not None:
+            content = _highlight(content, span, self.screen.get_component_rich_style("screen--selection"))
+        content = Strip(Segment.apply_style(content, back))
+        if frame is not None:
+            head = [Segment(BORDER, back + Style(color=frame.color)), Segment(" " * (1 + line.indent), back)]
+        else:
+            head = [Segment(" ", back)]
+        return Strip([*head, *content]).adjust_cell_length(width, back)
+
+    # ------------------------------------------------------------------ content
+    def show(self, conversation: Conversation) -> None:
+        """Show `conversation`: its last INITIAL_TAIL messages drawn, older ones when scrolled to."""
+        self.conversation = conversation
+        tail = conversation.messages[-INITIAL_TAIL:]
+        self._unloaded = len(conversation.messages) - len(tail)
+        self.blocks = ([EarlierBlock(self._unloaded)] if self._unloaded else []) + [self._block(m) for m in tail]
+        self.cursor = None
+        if self._timer is not None:
+            self._timer.pause()
+        self._relayout(0)
+        self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def _block(self, message: Message) -> MessageBlock:
+        """The finished-message block for `message`."""
+        return MessageBlock(message, show_reasoning=self.show_reasoning)
+
+    def _append(self, block: Block) -> None:
+        """Add a block at the end (before the live reply, which stays last)."""
+        follow = self._at_bottom()
+        at = len(self.blocks) - (1 if self.live is not None and not isinstance(block, LiveBlock) else 0)
+        self.blocks.insert(at, block)
+        if self.cursor is not None and self.cursor >= at:
+            self.cursor += 1
+        self._relayout(at, follow=follow)
+
+    def add_message(self, message: Message) -> None:
+        """Append a finished message."""
+        self._append(self._block(message))
+
+    def add_notice(self, text: str, level: str = "info") -> None:
+        """Append a one-line notice."""
+        self._append(NoticeBlock(text, level))
+
+    def start_reply(self, message: Message, label: str | None = None) -> LiveBlock:
+        """Append the live reply; it is drawn every FLUSH_INTERVAL as its message grows."""
+        live = LiveBlock(message, label, show_reasoning=self.show_reasoning)
+        self._append(live)
+        if self._timer is not None:
+            self._timer.resume()
+        return live
+
+    def live_view(self, message: Message) -> LiveBlock | None:
+        """The live block drawing `message`, if it streams."""
+        live = self.live
+        return live if live is not None and live.message is message else None
+
+    def flush(self) -> None:
+        """Draw what the streaming reply received since the last flush (only its changed rows repaint)."""
+        live = self.live
+        if live is None or not live.pull():
+            return
+        self._redraw_last(live)
+
+    def _redraw_last(self, live: LiveBlock) -> None:
+        """The live block changed: its height and rows from the first changed one."""
+        follow = self._at_bottom()
+        start = self._starts[-2]
+        old = live.previous
+        rows = live.lines(self._draw_context())
+        first = next((i for i, (a, b) in enumerate(zip(old, rows)) if a is not b), min(len(old), len(rows)))
+        height = start + len(rows)
+        if height != self._starts[-1]:
+            self._starts[-1] = height
+            compat.set_virtual_size(self, Size(self.scrollable_content_region.width, height))
+        if follow and self.scroll_y < self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False)  # repaints the whole view
+        else:
+            self.refresh_lines(start + first, max(len(old), len(rows)) - first)
+
+    def set_live_footer(self, message: Message, footer: str, thinking_line: str | None = None) -> None:
+        """The live stats line under a streaming reply."""
+        live = self.live_view(message)
+        if live is not None:
+            live.set_footer(Text(footer, style="dim"), thinking_line)
+            self._redraw_last(live)
+
+    def settle_reply(self, message: Message) -> None:
+        """The reply ended: its live block becomes a finished one, from the pieces already drawn."""
+        live = self.live_view(message)
+        if live is None:
+            return
+        live.pull()
+        pieces = live.finish()
+        if self._timer is not None:
+            self._timer.pause()
+        index = len(self.blocks) - 1
+        block = MessageBlock(message, pieces, show_reasoning=self.show_reasoning)
+        block.folds.thinking = self.show_reasoning == "expanded"
+        self.blocks[index] = block
+        self._relayout(index, follow=self._at_bottom())
+
+    def drop_live(self, message: Message) -> None:
+        """Remove `message`'s live block (a summary, drawn in its own block once applied)."""
+        if self.live_view(message) is not None:
+            if self._timer is not None:
+                self._timer.pause()
+            self.blocks.pop()
+            self._relayout(len(self.blocks), follow=self._at_bottom())
+
+    def remove_message(self, message: Message) -> None:
+        """Remove `message`'s block (a failed reply replaced by its retry)."""
+        index = self._index_of(message)
+        if index is not None:
+            self.blocks.pop(index)
+            self.cursor = None
+            self._relayout(index)
+
+    def refresh_message(self, message: Message) -> None:
+        """`message` changed (another window's reply, a version flip): draw its block again."""
+        index = self._index_of(message)
+        if index is not None:
+            self.blocks[index].invalidate()
+            self._relayout(index, follow=self._at_bottom())
+
+    def replace_message(self, old: Message, new: Message) -> None:
+        """Show `new` where `old` was (another version of a reply)."""
+        index = self._index_of(old)
+        if index is not None:
+            self.blocks[index] = self._block(new)
+            self._relayout(index)
+
+    def _index_of(self, message: Message) -> int | None:
+        """The index of the block showing `message`."""
+        return next((i for i, b in enumerate(self.blocks) if b.message is message), None)
+
+    def has_block(self, message: Message) -> bool:
+        """Whether `message` is drawn (finished or live)."""
+        return self._index_of(message) is not None
+
+    def text_of(self, message: Message) -> str:
+        """The rows drawn for `message`, as plain text (what a user reads)."""
+        index = self._index_of(message)
+        if index is None:
+            return ""
+        return "\n".join(line.text for line in self.blocks[index].lines(self._draw_context()))
+
+    def notices(self) -> list[str]:
+        """The notices shown, oldest first."""
+        return [b.text for b in self.blocks if isinstance(b, NoticeBlock)]
+
+    # ------------------------------------------------------------ lazy history
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        """Load older messages when the user reaches the top."""
+        super().watch_scroll_y(old, new)
+        if new <= 0 and self._unloaded:
+            self.call_later(self.load_older)
+
+    def load_older(self, count: int = INITIAL_TAIL) -> None:
+        """Draw up to `count` older messages above the loaded ones, keeping the view where it is."""
+        if not self._unloaded:
+            return
+        start = max(0, self._unloaded - count)
+        batch = [self._block(m) for m in self.conversation.messages[start:self._unloaded]]
+        self._unloaded = start
+        before = self._starts[-1]
+        self.blocks = ([EarlierBlock(start)] if start else []) + batch + self.blocks[1:]
+        if self.cursor is not None:
+            self.cursor += len(batch) - (0 if start else 1)
+        self._relayout(0)
+        self.scroll_to(y=self.scroll_y + self._starts[-1] - before, animate=False)
+
+    # ------------------------------------------------------------ cursor, mouse
+    @property
+    def cursor_message(self) -> Message | None:
+        """The message under the cursor."""
+        if self.cursor is None or self.cursor >= len(self.blocks):
+            return None
+        return self.blocks[self.cursor].message
+
+    def _message_indexes(self) -> list[int]:
+        """Indexes of blocks that show a message."""
+        return [i for i, b in enumerate(self.blocks) if b.message is not None]
+
+    def on_focus(self) -> None:
+        """Focused: the cursor starts on the last message."""
+        if self.cursor is None and (indexes := self._message_indexes()):
+            self._move_cursor(indexes[-1])
+        self.refresh()
+
+    def on_blur(self) -> None:
+        """The cursor is shown only while focused."""
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        """Move the cursor to the previous or next message."""
+        indexes = self._message_indexes()
+        if not indexes:
+            return
+        if self.cursor is None or self.cursor not in indexes:
+            target = indexes[-1]
+        else:
+            target = indexes[max(0, min(len(indexes) - 1, indexes.index(self.cursor) + step))]
+        self._move_cursor(target)
+
+    def _move_cursor(self, index: int) -> None:
+        """Put the cursor on block `index` and scroll it into view."""
+        self.cursor = index
+        start, end = self._starts[index], self._starts[index + 1]
+        top = start + 1  # skip the margin row
+        height = self.scrollable_content_region.height
+        if end - top > height or top < self.scroll_y:
+            self.scroll_to(y=top, animate=False)
+        elif end > self.scroll_y + height:
+            self.scroll_to(y=end - height, animate=False)
+        self.refresh()
+        self.post_message(self.CursorMoved(self.cursor_message))
+
+    def action_toggle(self) -> None:
+        """Fold or unfold the cursor message's thinking (or a summary's archive)."""
+        if self.cursor is None:
+            return
+        block = self.blocks[self.cursor]
+        actions = [line.action for line in block.lines(self._draw_context()) if line.action]
+        if actions:
+            self._toggle(self.cursor, "archive" if "archive" in actions else actions[0])
+
+    def _toggle(self, index: int, action: str) -> None:
+        """Fold or unfold part `action` of block `index`."""
+        if self.blocks[index].toggle(action):
+            self._relayout(index)
+
+    async def _on_click(self, event: events.Click) -> None:
+        """A click on a fold row folds or unfolds it; a click on a message puts the cursor there."""
+        offset = event.get_content_offset(self)
+        if offset is not None:
+            found = self._row(int(self.scroll_y) + offset.y)
+            if found is not None:
+                index, line = found
+                if line.action:
+                    self._toggle(index, line.action)
+                if self.blocks[index].message is not None:
+                    self.cursor = index
+                    self.refresh()
+        await super()._on_click(event)
+
+    # ---------------------------------------------------------------- selection
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text under the mouse selection (the rows' text, frames left out)."""
+        first = selection.start.y if selection.start is not None else 0
+        last = selection.end.y if selection.end is not None else self._starts[-1] - 1
+        texts = []
+        for row in range(first, min(last, self._starts[-1] - 1) + 1):
+            found = self._row(row)
+            texts.append(found[1].text if found is not None else "")
+        if not texts:
+            return None
+        start = Offset(selection.start.x, 0) if selection.start is not None else None
+        end = Offset(selection.end.x, last - first) if selection.end is not None else None
+        return Selection(start, end).extract("\n".join(texts)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        """Repaint the selection's highlight."""
+        self.refresh()
+
+    def region_of(self, message: Message) -> Region | None:
+        """Where `message`'s rows are, in transcript rows (for scrolling to it)."""
+        index = self._index_of(message)
+        if index is None:
+            return None
+        return Region(0, self._starts[index], self.scrollable_content_region.width,
+                      self._starts[index + 1] - self._starts[index])
+
+
+def _highlight(strip: Strip, span: tuple[int, int], style: Style) -> Strip:
+    """`strip` with cells [start, end) in the selection style (end -1: to the end of the row)."""
+    start, end = span
+    end = strip.cell_length if end == -1 else min(end, strip.cell_length)
+    if end <= start:
+        return strip
+    return Strip.join([strip.crop(0, start), strip.crop(start, end).apply_style(style), strip.crop(end)])
