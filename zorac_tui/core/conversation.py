@@ -125,15 +125,19 @@ class Conversation:
         """The most recent user message."""
         return next((m for m in reversed(self.messages) if m.role == "user"), None)
 
-    def payload(self, system_prompt: str | None) -> list[dict[str, str]]:
-        """Chat messages for the API, in the chat format the server's template expects.
+    def payload(self, system_prompt: str | None, upto: Message | None = None) -> list[dict[str, str]]:
+        """Chat messages for the API, in the chat format the server's template expects (those before
+        `upto` when given: the request that `upto` answers).
 
         Summaries travel as part of the system message; consecutive messages of the same
         role are merged, because templates like Mistral's reject non-alternating roles.
+        A reply's thinking is never sent back.
         """
         system_parts = [system_prompt.strip()] if system_prompt and system_prompt.strip() else []
         chat: list[dict[str, str]] = []
         for msg in self.messages:
+            if msg is upto:
+                break
             if not msg.sendable:
                 continue
             if msg.role == "summary":

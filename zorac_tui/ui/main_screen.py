@@ -187,7 +187,8 @@ class MainScreen(Screen[None]):
 
     def _adopt(self, connection: Connection) -> None:
         """Hand a (new) connection to those who talk to the server, show its identity and recount."""
-        self.reply.connection = self.budget.connection = connection
+        self.reply.attach(connection)
+        self.budget.connection = connection
         self.sidebar.show_identity(f"{connection.version}\ncontext {connection.window_text()}")
         self.recount()
 
@@ -240,12 +241,31 @@ class MainScreen(Screen[None]):
         """The gauge's draft segment follows the prompt (debounced)."""
         self.budget.recount(self.conversation, event.text, debounce=True)
 
-    async def on_reply_session_started(self, event: ReplySession.Started) -> None:
+    def on_reply_session_started(self, event: ReplySession.Started) -> None:
         """Show the live reply (or summary)."""
         self.pane.start_reply(event.message, label=event.label)
-        if event.message.role == "assistant" and self.reply.connection is not None:
-            self.header.server_state = "streaming"
-            self.telemetry.set_load(True)
+
+    def on_reply_session_waiting(self, event: ReplySession.Waiting) -> None:
+        """The reply waits for the server: say so under it (it goes out by itself)."""
+        self.pane.set_live_footer(event.message, f"waiting for the server at {self.settings.base_url}… sent by "
+                                                 "itself once it answers · Esc cancels")
+
+    def on_reply_session_sending(self, event: ReplySession.Sending) -> None:
+        """The request went out: the header and the (simulated) GPU show it."""
+        self.header.server_state = "streaming"
+        self.telemetry.set_load(True)
+
+    def on_reply_session_server_lost(self) -> None:
+        """The server refused the connection: find it again (the reply waits meanwhile)."""
+        self.budget.connection = None
+        self.telemetry.set_load(False)
+        self.server.reconnect()
+
+    def on_reply_session_not_sent(self, event: ReplySession.NotSent) -> None:
+        """A waiting reply was cancelled: nothing went out; the question stays, Ctrl+R sends it."""
+        self.pane.drop_live(event.message)
+        self.pane.add_notice("Not sent — the server had not answered yet. Your message is kept; Ctrl+R sends it.",
+                             level="warning")
 
     def on_reply_session_progress(self, event: ReplySession.Progress) -> None:
         """Live figures in the sidebar and under the reply."""
@@ -263,8 +283,6 @@ class MainScreen(Screen[None]):
         self.telemetry.set_load(False)
         if event.reading is not None:
             self.sidebar.show_finished(event.reading)
-        if outcome.failure is FailureKind.UNREACHABLE:
-            self.server.reconnect()
         if outcome.failure is FailureKind.CONTEXT:
             self.server.learn_window(outcome.error)
             self.budget.retry_after_summary = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -45,6 +46,33 @@ class ReplySession(Widget):
             super().__init__()
             self.conversation, self.message, self.label = conversation, message, label
 
+    class Waiting(TextualMessage):
+        """The reply waits for the server (connecting, or reconnecting after it went away); sent once it is up."""
+
+        def __init__(self, message: Message) -> None:
+            """The reply that waits."""
+            super().__init__()
+            self.message = message
+
+    class Sending(TextualMessage):
+        """The request for `message` goes out now."""
+
+        def __init__(self, message: Message) -> None:
+            """The reply being requested."""
+            super().__init__()
+            self.message = message
+
+    class ServerLost(TextualMessage):
+        """The server refused the connection before a reply started: it is down or restarting."""
+
+    class NotSent(TextualMessage):
+        """A waiting reply was cancelled before the server came up: the user's message stays, unanswered."""
+
+        def __init__(self, conversation: Conversation, message: Message) -> None:
+            """The placeholder reply (already taken out of the conversation)."""
+            super().__init__()
+            self.conversation, self.message = conversation, message
+
     class Progress(TextualMessage):
         """Live figures of the streaming `message`."""
 
@@ -80,6 +108,15 @@ class ReplySession(Widget):
         self.connection: Connection | None = None
         self.worker: Worker | None = None
         self.meter: ThroughputMeter | None = None
+        self._connected = asyncio.Event()
+
+    def attach(self, connection: Connection | None) -> None:
+        """Talk to `connection` from now on (None: the server went away); a waiting reply goes out once set."""
+        self.connection = connection
+        if connection is None:
+            self._connected.clear()
+        else:
+            self._connected.set()
 
     @property
     def streaming(self) -> bool:
@@ -103,29 +140,51 @@ class ReplySession(Widget):
         self.worker = self.run_worker(self._stream_reply(conversation), group="reply", exclusive=True)
 
     async def _stream_reply(self, conversation: Conversation) -> None:
-        """Stream one reply into the conversation, keeping whatever arrives."""
-        payload = conversation.payload(self._system_prompt(conversation))
-        connection = self.connection
+        """Stream one reply into the conversation, keeping whatever arrives; wait for the server if it is not
+        up (connecting, or restarting: a refused connection before the first token waits and tries again)."""
         message = conversation.add(Message("assistant", "", status=Status.STREAMING))
         self.post_message(self.Started(conversation, message))
-        if connection is None:
-            outcome = StreamOutcome(error=f"Not connected to {self.settings.base_url} yet — your message is "
-                                          "kept; press Ctrl+R to send it once the server is up.")
-            self._settle(conversation, message, outcome, payload)
-            return
-        message.model = connection.model
-        self.saver.save(message, conversation)
+        payload: list[dict[str, str]] = []
+        while True:
+            if self.connection is None:
+                self.post_message(self.Waiting(message))
+                try:
+                    await self._connected.wait()
+                except asyncio.CancelledError:  # Esc (or quitting) while waiting: nothing was sent
+                    self._not_sent(conversation, message)
+                    return
+            connection = self.connection
+            assert connection is not None
+            payload = conversation.payload(self._system_prompt(conversation), upto=message)
+            message.model = connection.model
+            self.saver.save(message, conversation)
+            self.post_message(self.Sending(message))
+            outcome = await self._stream(connection, message, payload)
+            if outcome.failure is FailureKind.UNREACHABLE and not message.content and not message.thinking:
+                self.attach(None)
+                self.post_message(self.ServerLost())
+                continue
+            break
+        if outcome.status is Status.ERROR and outcome.error and outcome.failure is not FailureKind.CONTEXT:
+            outcome.error += " · Ctrl+R retries"
+        self._settle(conversation, message, outcome, payload)
+
+    async def _stream(self, connection: Connection, message: Message, payload: list[dict[str, str]]) -> StreamOutcome:
+        """Send `payload` and pump the stream into `message`, with live figures and checkpoints."""
         self.meter = meter = ThroughputMeter(time.perf_counter())
         ticker = self.set_interval(PROGRESS_INTERVAL, lambda: self._progress(message))
         try:
             events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
                                               temperature=self.settings.temperature)
-            outcome = await pump(events, message, meter)
+            return await pump(events, message, meter)
         finally:
             ticker.stop()
-        if outcome.status is Status.ERROR and outcome.error and outcome.failure is not FailureKind.CONTEXT:
-            outcome.error += " · Ctrl+R retries"
-        self._settle(conversation, message, outcome, payload)
+
+    def _not_sent(self, conversation: Conversation, message: Message) -> None:
+        """A reply cancelled while it waited for the server: nothing was sent, so no reply is kept."""
+        if conversation.messages and conversation.messages[-1] is message:
+            conversation.messages.pop()
+        self.post_message(self.NotSent(conversation, message))
 
     def _system_prompt(self, conversation: Conversation) -> str:
         """The conversation's own system prompt (its preset's), else the configured one."""
