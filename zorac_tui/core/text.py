@@ -42,3 +42,10 @@ class StreamSanitizer:
         """What is still held back, made displayable (the stream ended)."""
         text, self._held = self._held, ""
         return displayable(text)
+
+
+def ellipsize(text: str, width: int) -> str:
+    """`text` cut to `width` cells with a trailing "…" when it is longer."""
+    if len(text) <= width:
+        return text
+    return text[:max(0, width - 1)] + "…" if width > 0 else ""

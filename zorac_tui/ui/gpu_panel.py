@@ -1,4 +1,4 @@
-"""Sidebar panel: per-GPU VRAM bar, utilization, temperature, power, clocks and one-minute sparklines."""
+"""Sidebar panel: where GPU figures come from, then per-GPU VRAM, utilization, power (one line each when several)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections import deque
 
 from rich.text import Text
 
+from zorac_tui.core.text import ellipsize
+from zorac_tui.telemetry.fleet import fleet_totals
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
 from zorac_tui.ui.sparkline import bar, is_narrow, sparkline
 from zorac_tui.ui.steady import Fitted, SteadyStatic
@@ -41,6 +43,7 @@ class GpuPanel(SteadyStatic):
         self.history_len = history_len
         self.vram_history: dict[int, deque[float | None]] = {}
         self.util_history: dict[int, deque[float | None]] = {}
+        self.fleet_util: deque[float | None] = deque(maxlen=history_len)  # mean over several GPUs
 
     def on_mount(self) -> None:
         """Empty state until the first sample."""
@@ -53,6 +56,8 @@ class GpuPanel(SteadyStatic):
             self.vram_history.setdefault(gpu.index, deque(maxlen=self.history_len)).append(gpu.memory_fraction)
             util = None if gpu.gpu_util is None else float(gpu.gpu_util)
             self.util_history.setdefault(gpu.index, deque(maxlen=self.history_len)).append(util)
+        if len(snapshot.gpus) > 1:
+            self.fleet_util.append(fleet_totals(snapshot.gpus).gpu_util)
         self.border_title = "GPU · SIMULATED" if snapshot.simulated else "GPU"
         self.set_class(snapshot.simulated, "-simulated")
         self.update(Fitted(self.render_text))
@@ -64,16 +69,49 @@ class GpuPanel(SteadyStatic):
         text = Text()
         if snap is None:
             return Text("sampling…", style="dim")
+        width = max(10, (columns or 34) - 4)
+        narrow = is_narrow(columns)
+        if snap.source and snap.source != "SIMULATED":
+            text.append(ellipsize(snap.source, width + 2) + "\n", style="dim")
         if not snap.ok:
             text.append(snap.message or snap.status, style="yellow")
             if snap.gpus:
                 text.append("\n(last known figures below)\n", style="dim")
-        width = max(10, (columns or 34) - 4)
-        narrow = is_narrow(columns)
+        elif snap.note:
+            text.append(ellipsize(snap.note, width + 2) + "\n", style="dim")
+        if len(snap.gpus) > 1:
+            text.append_text(self.render_fleet(snap.gpus, width, narrow))
+            return text
         for i, gpu in enumerate(snap.gpus):
             if i:
                 text.append("\n")
             text.append_text(self.render_gpu(gpu, width, compact=len(snap.gpus) > 1, narrow=narrow))
+        return text
+
+    def render_fleet(self, gpus: tuple[GpuSample, ...], width: int, narrow: bool) -> Text:
+        """Several GPUs: the total, then one line each (VRAM bar, util, power) — 8 fit the 80-column sidebar."""
+        total = fleet_totals(gpus)
+        text = Text()
+        text.append(f"Σ {total.count} " if narrow else f"Σ {total.count} GPUs ", style="bold")
+        text.append(f"{fmt_gb(total.memory_used)}/{fmt_gb(total.memory_total)} GiB")
+        if total.memory_fraction is not None:
+            text.append(f" {total.memory_fraction:.0%}")
+        text.append("\nutil ", style="dim")
+        text.append(fmt_opt(total.gpu_util, "%"), style="bold cyan")
+        text.append("  ")
+        text.append(fmt_opt(total.power_w, " W") if total.power_limit_w is None else
+                    f"{fmt_opt(total.power_w, '')}/{fmt_opt(total.power_limit_w, ' W')}")
+        index_width = len(str(max(g.index for g in gpus)))
+        for gpu in gpus:
+            util, power = fmt_opt(gpu.gpu_util, "%"), fmt_opt(gpu.power_w, "W")
+            bar_width = max(3, width + 2 - index_width - len(util) - len(power) - 3)
+            frac = gpu.memory_fraction
+            text.append(f"\n{gpu.index:>{index_width}} ", style="bold")
+            text.append_text(bar(frac, bar_width, style="red" if frac and frac > 0.95 else "green"))
+            text.append(f" {util}", style="cyan")
+            text.append(f" {power}")
+        text.append("\nutil ", style="dim")
+        text.append_text(sparkline(list(self.fleet_util), max(6, width - 4)))
         return text
 
     def render_gpu(self, gpu: GpuSample, width: int, compact: bool, narrow: bool = False) -> Text:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import reactive
 
+from zorac_tui.core.text import ellipsize
 from zorac_tui.ui.steady import SteadyStatic
 
 STATE_STYLE = {"connected": "green", "connecting": "yellow", "unreachable": "red", "streaming": "cyan"}
@@ -14,13 +15,6 @@ SHORT_BADGE = " DEMO "
 MIN_DETAIL = 8  # a server detail cut shorter than this says nothing: drop it
 MIN_MODEL = 8
 URL_STATES = ("unreachable", "connecting")  # states whose detail is the URL being tried
-
-
-def ellipsize(text: str, width: int) -> str:
-    """`text` cut to `width` cells with a trailing "…" when it is longer."""
-    if len(text) <= width:
-        return text
-    return text[:max(0, width - 1)] + "…" if width > 0 else ""
 
 
 def fit_detail(detail: str, room: int) -> str:

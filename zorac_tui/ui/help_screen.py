@@ -22,6 +22,13 @@ FIGURES = [
     ("efficiency", "Achieved decode tok/s ÷ the ideal for this GPU: peak memory bandwidth (bus width × max "
                    "memory clock × 2) ÷ bytes read per token (≈ the weights). Decode is memory-bound."),
     ("SIMULATED", "Figures from the built-in simulator (--demo), not from real hardware."),
+    ("GPU source", "The GPU panel's first line says where its figures come from: NVML (this machine's driver), "
+                   "dcgm-exporter or nvitop-exporter on the GPU box (gpu_metrics_url, or the server's host:9400 "
+                   "tried once), or SIMULATED. With several GPUs: their total, then one line each (VRAM, util, "
+                   "power)."),
+    ("×N, (spec)", "Memory budget with N GPUs: the KV cache is one tensor-parallel worker's /metrics figure times N. "
+                   "(spec): the card's peak bandwidth from NVIDIA's published figure for its name (an exporter "
+                   "does not report bus width and clock)."),
     ("memory sources", "(derived) / calc: worked out from the other figures; (/metrics) / metrics: the server's "
                        "own report; (config) / cfg: your weights_gb setting; SIM: simulated. The short forms "
                        "are what the sidebar uses on a terminal under 100 columns."),

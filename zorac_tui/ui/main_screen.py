@@ -141,7 +141,7 @@ class MainScreen(Screen[None]):
             self.sidebar.set_weights(SIM_WEIGHT_BYTES, "SIMULATED")
         elif self.settings.weights_gb > 0:
             self.sidebar.set_weights(int(self.settings.weights_gb * 1e9), "config")
-        self.telemetry.start(self.settings.base_url, self.demo, self.settings.telemetry_interval, self.nvml_module)
+        self.telemetry.start(self.settings, self.demo, self.nvml_module)
         self.query_one(ConversationList).display = False
         if self.persist:
             self.persistence.open(self.store_path)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from zorac_tui.telemetry.memory import (
-    MemoryBudget,
-    decode_efficiency,
-    ideal_decode_tok_s,
-    memory_budget,
-    peak_bandwidth_bytes_per_s,
-)
-from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+from zorac_tui.telemetry.bandwidth import Bandwidth, memory_bandwidth
+from zorac_tui.telemetry.fleet import fleet_totals
+from zorac_tui.telemetry.memory import MemoryBudget, decode_efficiency, ideal_decode_tok_s, memory_budget
+from zorac_tui.telemetry.samples import TelemetrySnapshot
 from zorac_tui.ui.sparkline import is_narrow
 from zorac_tui.ui.steady import Fitted, SteadyStatic
 
@@ -88,25 +84,30 @@ class MemoryPanel(SteadyStatic):
         if snap is None or not snap.gpus:
             reason = snap.message if snap is not None and snap.message else "waiting for GPU figures…"
             return Text(reason, style="dim")
-        text = Text()
         width = max(10, (columns or 34) - 4)
         narrow = is_narrow(columns)
-        for i, gpu in enumerate(snap.gpus):
-            if i:
-                text.append("\n")
-            text.append_text(self.render_gpu(gpu, width, many=len(snap.gpus) > 1, narrow=narrow))
+        if len(snap.gpus) == 1:
+            gpu = snap.gpus[0]
+            return self.render_budget(gpu.memory_total, gpu.memory_used, gpu.server_process_memory,
+                                      memory_bandwidth(gpu), width, narrow)
+        # Tensor parallelism: weights and KV cache are split over the GPUs, so the budget is the fleet's
+        total = fleet_totals(snap.gpus)
+        bandwidth = None if total.bandwidth_bytes_per_s is None or total.bandwidth_source is None else \
+            Bandwidth(total.bandwidth_bytes_per_s, total.bandwidth_source)
+        text = Text(f"{total.count} GPUs together\n", style="bold")
+        text.append_text(self.render_budget(total.memory_total, total.memory_used, total.server_process_memory,
+                                            bandwidth, width, narrow, gpus=total.count))
         return text
 
-    def render_gpu(self, gpu: GpuSample, width: int, many: bool, narrow: bool = False) -> Text:
-        """Stacked bar, legend with GiB and source, efficiency line."""
-        # Weights and KV cache belong to the server's GPU; with several GPUs we cannot split them per card.
-        kv = None if many else self.kv_cache_bytes
-        weights = None if many else self.weight_bytes
-        budget = memory_budget(gpu.memory_total, gpu.memory_used, gpu.server_process_memory, kv, weights,
+    def render_budget(self, total: int | None, used: int | None, server_bytes: int | None,
+                      bandwidth: Bandwidth | None, width: int, narrow: bool, gpus: int = 1) -> Text:
+        """Stacked bar, legend with GiB and source, bandwidth and the decode-efficiency line."""
+        # vLLM reports the KV cache of one worker; each of `gpus` tensor-parallel workers holds as much
+        kv = None if self.kv_cache_bytes is None else self.kv_cache_bytes * gpus
+        weights = self.weight_bytes
+        budget = memory_budget(total, used, server_bytes, kv, weights,
                                weight_source="measured" if weights else "unknown")
         text = Text()
-        if many:
-            text.append(f"GPU {gpu.index}\n", style="bold")
         text.append_text(stacked_bar(budget, width))
         for name, segment in budget.segments():
             label, style = SEGMENTS[name]
@@ -115,10 +116,10 @@ class MemoryPanel(SteadyStatic):
             if name == "weights" and segment.bytes is not None:
                 source = self.weight_source
             if name == "kv_cache" and segment.bytes is not None:
-                source = "/metrics"
+                source = "/metrics" if gpus == 1 else f"×{gpus}"  # one worker's figure times the GPUs
             if narrow:
                 figure = "?" if segment.bytes is None else f"{segment.bytes / GIB:.1f}G"
-                mark = NARROW_SOURCE.get(source, "")
+                mark = NARROW_SOURCE.get(source, source)
                 line = f"{NARROW_LABEL.get(name, label)} {figure}{' ' + mark if mark and figure != '?' else ''}"
             else:
                 figure = "unknown" if segment.bytes is None else f"{segment.bytes / GIB:.1f} GiB"
@@ -129,10 +130,11 @@ class MemoryPanel(SteadyStatic):
             text.append(f"\nunknown: {', '.join(name_missing)}", style="dim italic")
             if weights is None:
                 text.append(" (set weights_gb)", style="dim italic")
-        bandwidth = peak_bandwidth_bytes_per_s(gpu.memory_bus_width_bits, gpu.max_mem_clock_mhz)
-        ideal = ideal_decode_tok_s(bandwidth, weights)
+        ideal = ideal_decode_tok_s(bandwidth.bytes_per_s if bandwidth else None, weights)
         text.append("\nbandwidth ", style="dim")
-        text.append("n/a" if bandwidth is None else f"{bandwidth / 1e9:,.0f} GB/s")
+        text.append("n/a" if bandwidth is None else f"{bandwidth.bytes_per_s / 1e9:,.0f} GB/s")
+        if bandwidth is not None and bandwidth.source != "NVML":
+            text.append(" (spec)", style="dim")  # NVIDIA's published figure for the card's name
         text.append("\nideal ", style="dim")
         text.append("n/a (weights unknown)" if ideal is None else f"{ideal:.0f} tok/s")
         efficiency = decode_efficiency(self.achieved_tok_s, ideal)

@@ -10,23 +10,19 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
+from zorac_tui.config import Settings
 from zorac_tui.telemetry.samples import TelemetrySnapshot
 
 
-def make_sampler(base_url: str, demo: bool, nvml_module: Any = None) -> Any:
-    """The telemetry source for this setup: simulated, remote (none) or local NVML.
+def make_source(settings: Settings, demo: bool, nvml_module: Any = None) -> Any:
+    """The GPU source for this setup (blocking: a remote server's host may be tried for an exporter).
 
     `nvml_module` replaces the `pynvml` module (tests and benchmarks inject a stand-in: CI has no GPU).
     """
-    from zorac_tui.telemetry import nvml
+    from zorac_tui.telemetry.source import open_source
 
-    if demo:
-        from zorac_tui.telemetry.simulated import SimulatedTelemetry
-
-        return SimulatedTelemetry()
-    if not nvml.is_local_url(base_url):
-        return None
-    return nvml.NvmlSampler(nvml_module, server_pid=nvml.find_server_pid(base_url))
+    return open_source(settings.base_url, gpu_metrics_url=settings.gpu_metrics_url or None, demo=demo,
+                       nvml_module=nvml_module)
 
 
 class TelemetryFeed(Widget):
@@ -48,25 +44,27 @@ class TelemetryFeed(Widget):
         self.sampler: Any = None
         self._stop = threading.Event()
 
-    def start(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
-        """Begin sampling the GPU (or say why not) every `interval` seconds."""
-        self._sample(base_url, demo, interval, nvml_module)
+    def start(self, settings: Settings, demo: bool, nvml_module: Any = None) -> None:
+        """Begin sampling the GPUs `settings` point at (or say why not); a running sampler is replaced."""
+        self._stop.set()  # a sampler started for another server ends at its next wait
+        self._stop = threading.Event()
+        self._sample(settings, demo, nvml_module, self._stop)
 
-    @work(thread=True, exclusive=True, group="telemetry", exit_on_error=False)
-    def _sample(self, base_url: str, demo: bool, interval: float, nvml_module: Any = None) -> None:
-        """Blocking NVML calls live here, never on the event loop."""
-        from zorac_tui.telemetry import nvml
+    @work(thread=True, group="telemetry", exit_on_error=False)
+    def _sample(self, settings: Settings, demo: bool, nvml_module: Any, stop: threading.Event) -> None:
+        """Blocking NVML and exporter calls live here, never on the event loop."""
+        from zorac_tui.telemetry.fleet import select_gpus
 
         worker = get_current_worker()
-        self.sampler = sampler = make_sampler(base_url, demo, nvml_module)
+        self.sampler = sampler = make_source(settings, demo, nvml_module)
         try:
-            while not worker.is_cancelled and not self._stop.is_set():
-                snapshot = sampler.sample() if sampler is not None else nvml.remote_snapshot(base_url)
-                self.post_message(self.Sampled(snapshot))
-                self._stop.wait(interval)
+            while not worker.is_cancelled and not stop.is_set():
+                snapshot = select_gpus(sampler.sample(), settings.gpus, serving_only=True)
+                if not stop.is_set():
+                    self.post_message(self.Sampled(snapshot))
+                stop.wait(settings.telemetry_interval)
         finally:
-            if sampler is not None:
-                sampler.close()
+            sampler.close()
 
     def set_load(self, active: bool) -> None:
         """Tell simulated telemetry that the GPU is (not) decoding."""
