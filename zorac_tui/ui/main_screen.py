@@ -8,6 +8,7 @@ screen hands each message to whoever must act on it; it is the only place that k
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,16 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from zorac_tui.config import Settings
+from zorac_tui.config import ConfigError, Settings
 from zorac_tui.core.conversation import Conversation, Message, Status
 from zorac_tui.core.summarize import apply_summary
 from zorac_tui.server.events import FailureKind
-from zorac_tui.ui import pieces
+from zorac_tui.ui import palette, pieces
 from zorac_tui.ui.budget_keeper import BudgetKeeper
 from zorac_tui.ui.conversation_list import Confirm, ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
+from zorac_tui.ui.palette import SLASH_COMMANDS
 from zorac_tui.ui.persistence import Persistence
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.reply_session import ReplySession
@@ -35,24 +37,6 @@ from zorac_tui.ui.sidebar import Sidebar
 from zorac_tui.ui.telemetry_feed import TelemetryFeed
 from zorac_tui.ui.throughput_panel import fmt_ms, fmt_rate
 from zorac_tui.ui.transcript import Transcript
-
-SLASH_COMMANDS = {
-    "/summarize": ("summarize", "summarize older messages"),
-    "/new": ("new_conversation", "start a new conversation"),
-    "/retry": ("retry", "send the last message again"),
-    "/copy": ("copy_reply", "copy the last reply"),
-    "/help": ("help", "list keys and commands"),
-}
-PALETTE_TITLES = {
-    "new_conversation": "New conversation",
-    "cancel_reply": "Cancel the streaming reply",
-    "retry": "Retry the last message",
-    "summarize": "Summarize older messages",
-    "copy_reply": "Copy the last reply",
-    "toggle_sidebar": "Show or hide the sidebar",
-    "toggle_conversations": "Conversation list",
-    "help": "Help: keys, commands and what the numbers mean",
-}
 
 
 class MainScreen(Screen[None]):
@@ -174,8 +158,12 @@ class MainScreen(Screen[None]):
         connection = event.connection
         self._adopt(connection)
         self.header.model = connection.model
-        self.pane.add_notice(f"Connected to {connection.version} · model {connection.model} "
-                                   f"({connection.model_note}) · context {connection.window_text()}")
+        if event.model_switch:
+            self.pane.add_notice(f"Model {connection.model} from now on · context {connection.window_text()}")
+            return
+        where = "" if self.settings.server == "default" else f"server {self.settings.server} · "
+        self.pane.add_notice(f"Connected to {where}{connection.version} · model {connection.model} "
+                             f"({connection.model_note}) · context {connection.window_text()}")
         self.warm_up()
 
     def on_server_monitor_window_changed(self, event: ServerMonitor.WindowChanged) -> None:
@@ -538,13 +526,37 @@ class MainScreen(Screen[None]):
         await self.run_action(entry[0])
         return True
 
-    def palette_commands(self) -> list[SystemCommand]:
-        """Every action with a key, for the command palette (Ctrl+P)."""
-        commands = []
-        for binding in self.BINDINGS:
-            if binding.action.startswith("app."):
-                continue
-            method = getattr(self, f"action_{binding.action}")
-            title = PALETTE_TITLES.get(binding.action, binding.description)
-            commands.append(SystemCommand(f"{title} ({binding.key})", (method.__doc__ or "").strip(), method))
-        return commands
+    def palette_commands(self) -> Iterator[SystemCommand]:
+        """What the command palette offers on this screen (see palette.py)."""
+        return palette.commands(self)
+
+    # ------------------------------------------------------------ server, model
+    def switch_server(self, name: str) -> None:
+        """Talk to server profile `name` from now on; the conversation stays and is recounted with its tokenizer."""
+        if self.reply.streaming:
+            self.notify("A reply is streaming — switch servers once it is done (or Esc).", severity="warning")
+            return
+        try:
+            settings = self.settings.for_server(name)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.settings = self.reply.settings = self.budget.settings = self.persistence.settings = settings
+        self.reply.attach(None)
+        self.budget.connection = None
+        self.header.model = settings.model
+        self.server.switch(settings)
+        self.telemetry.start(settings, self.demo, self.nvml_module)
+        self.pane.add_notice(f"Switching to server {name} ({settings.base_url}) — the conversation stays.")
+
+    async def use_model(self, model: str) -> None:
+        """Use another model of this server for the next replies."""
+        if self.reply.streaming:
+            self.notify("A reply is streaming — pick the model once it is done (or Esc).", severity="warning")
+        elif not await self.server.use_model(model):
+            self.notify(f"The server does not serve {model!r}.", severity="warning", markup=False)
+
+    def show_reasoning(self, mode: str) -> None:
+        """Show replies' thinking collapsed, expanded or not at all (this session)."""
+        self.pane.set_show_reasoning(mode)
+        self.notify(f"Thinking is shown {mode} (set show_reasoning in the config file to keep it).")

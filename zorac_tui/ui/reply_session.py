@@ -156,7 +156,7 @@ class ReplySession(Widget):
             connection = self.connection
             assert connection is not None
             payload = conversation.payload(self._system_prompt(conversation), upto=message)
-            message.model = connection.model
+            message.model, message.server = connection.model, self.server_name()
             self.saver.save(message, conversation)
             self.post_message(self.Sending(message))
             outcome = await self._stream(connection, message, payload)
@@ -185,6 +185,10 @@ class ReplySession(Widget):
         if conversation.messages and conversation.messages[-1] is message:
             conversation.messages.pop()
         self.post_message(self.NotSent(conversation, message))
+
+    def server_name(self) -> str:
+        """Who answers: the server profile's name, or the URL when no profiles are configured."""
+        return self.settings.server if self.settings.server != "default" else self.settings.base_url
 
     def _system_prompt(self, conversation: Conversation) -> str:
         """The conversation's own system prompt (its preset's), else the configured one."""
@@ -222,7 +226,7 @@ class ReplySession(Widget):
         """Stream the summary into its own message; the screen decides what to do with it."""
         connection = self.connection
         assert connection is not None
-        summary = Message("summary", "", status=Status.STREAMING, model=connection.model)
+        summary = Message("summary", "", status=Status.STREAMING, model=connection.model, server=self.server_name())
         self.post_message(self.Started(conversation, summary, label=f"Summary of {plan.count} messages (streaming…)"))
         events = connection.client.stream(request, model=connection.model, max_tokens=max_tokens,
                                           temperature=self.settings.temperature)

@@ -72,12 +72,12 @@ class ServerMonitor(Widget):
             self.reason = reason
 
     class Connected(Message):
-        """The server answered; `connection` is what the app now talks to."""
+        """The server answered (or another of its models was picked); `connection` is what the app talks to."""
 
-        def __init__(self, connection: Connection) -> None:
-            """Carry the new connection."""
+        def __init__(self, connection: Connection, *, model_switch: bool = False) -> None:
+            """Carry the new connection; `model_switch`: the same server, another model."""
             super().__init__()
-            self.connection = connection
+            self.connection, self.model_switch = connection, model_switch
 
     class WindowChanged(Message):
         """A context-length error taught the monitor the server's real window."""
@@ -143,7 +143,9 @@ class ServerMonitor(Widget):
         counter = counting.TokenCounter(self.settings.base_url, model, api_key=self.settings.api_key,
                                         can_tokenize=info.has_tokenize)
         self.connection = Connection(info, model, note, window, source, self._client, counter)
-        self.post_message(self.StateChanged("connected", f"{self.connection.version} · {self.settings.base_url}"))
+        where = "" if self.settings.server == "default" else f"{self.settings.server} · "
+        detail = f"{where}{self.connection.version} · {self.settings.base_url}"
+        self.post_message(self.StateChanged("connected", detail))
         self.post_message(self.Connected(self.connection))
         self.poll_metrics(info.has_metrics, info.flavor, model)
 
@@ -158,6 +160,32 @@ class ServerMonitor(Widget):
     def reconnect(self) -> None:
         """The server stopped answering mid-request: probe again until it is back."""
         self.connect()
+
+    def switch(self, settings: Settings) -> None:
+        """Talk to another server from now on (a profile from the config): probe it as at start."""
+        self.settings = settings
+        if self._client is not None:
+            self.run_worker(self._client.aclose(), exit_on_error=False)
+        self.connection, self._client = None, None
+        self.workers.cancel_group(self, "metrics")
+        self.connect()
+
+    async def use_model(self, model: str) -> bool:
+        """Use another model the server serves (its own window and tokenizer); False when it serves none such."""
+        current = self.connection
+        served = current.info.model(model) if current is not None else None
+        if current is None or served is None:
+            return False
+        from zorac_tui.server.counting import TokenCounter
+
+        window, source = self._window(served.max_model_len)
+        counter = TokenCounter(self.settings.base_url, model, api_key=self.settings.api_key,
+                               can_tokenize=current.info.has_tokenize)
+        self.connection = replace(current, model=model, model_note="picked", window=window, window_source=source,
+                                  counter=counter)
+        self.post_message(self.Connected(self.connection, model_switch=True))
+        self.poll_metrics(current.info.has_metrics, current.info.flavor, model)
+        return True
 
     @work(exclusive=True, group="window", exit_on_error=False)
     async def learn_window(self, error: str | None) -> None:

@@ -337,6 +337,16 @@ class Transcript(ScrollView, can_focus=True):
         """The notices shown, oldest first."""
         return [b.text for b in self.blocks if isinstance(b, NoticeBlock)]
 
+    def set_show_reasoning(self, mode: str) -> None:
+        """Show thinking collapsed, expanded or hidden from now on (every message drawn again)."""
+        self.show_reasoning = mode
+        self._ctx = None
+        for block in self.blocks:
+            if isinstance(block, MessageBlock):
+                block.folds.thinking = mode == "expanded"
+            block.invalidate()
+        self._relayout(0, follow=self._at_bottom())
+
     # ------------------------------------------------------------ lazy history
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Load older messages when the user reaches the top."""

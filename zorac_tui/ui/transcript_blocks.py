@@ -94,9 +94,10 @@ def status_line(message: Message) -> Text:
         parts.append((f"version {message.version_label}", "bold"))
     if message.stats is not None and (line := message.stats.line()):
         parts.append((line, "dim"))
-    if message.model and message.role != "user":  # who answered: the model without its org, and the server
+    if message.model and message.role != "user":  # who answered: the model without its org, and a named server
         model = message.model.rsplit("/", 1)[-1]
-        parts.append((f"{model} @ {message.server}" if message.server else model, "dim"))
+        named = message.server and "://" not in message.server
+        parts.append((f"{model} @ {message.server}" if named else model, "dim"))
     if message.note:
         parts.append((message.note, "yellow"))
     if message.status is Status.CANCELLED:
