@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +79,22 @@ class ZoracApp(App):
         return self.main
 
     def on_mount(self) -> None:
-        """Apply the saved theme."""
+        """Apply the saved theme; stop cleanly on SIGTERM and SIGHUP."""
         self.theme = self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
         self.theme_changed_signal.subscribe(self, self.remember_theme)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, self.stop_on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not on this platform, or not the main thread
+                pass
+
+    def stop_on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: a streaming reply is saved as interrupted at once, then the app exits (code 0)."""
+        name = signal.Signals(signum).name
+        logging.getLogger("zorac_tui").info("stopping on %s", name)
+        self.main.reply.interrupt(f"stopped by {name}")
+        self.exit(return_code=0)
 
     def close_store(self) -> None:
         """Finish pending writes and close the database (after the app stopped)."""
@@ -111,7 +127,6 @@ class ZoracApp(App):
 
     def _fatal_error(self) -> None:
         """Log an unexpected error (key scrubbed) and show it without local variables, which may hold secrets."""
-        import logging
         import sys
 
         from rich.console import Group

@@ -109,6 +109,8 @@ class ReplySession(Widget):
         self.worker: Worker | None = None
         self.meter: ThroughputMeter | None = None
         self._connected = asyncio.Event()
+        self._current: tuple[Conversation, Message] | None = None  # the reply streaming now
+        self._interrupted: str | None = None  # why the app is stopping mid-reply (a signal)
 
     def attach(self, connection: Connection | None) -> None:
         """Talk to `connection` from now on (None: the server went away); a waiting reply goes out once set."""
@@ -143,6 +145,7 @@ class ReplySession(Widget):
         """Stream one reply into the conversation, keeping whatever arrives; wait for the server if it is not
         up (connecting, or restarting: a refused connection before the first token waits and tries again)."""
         message = conversation.add(Message("assistant", "", status=Status.STREAMING))
+        self._current = (conversation, message)
         self.post_message(self.Started(conversation, message))
         payload: list[dict[str, str]] = []
         while True:
@@ -200,10 +203,24 @@ class ReplySession(Widget):
             self.post_message(self.Progress(message, self.meter.reading(time.perf_counter())))
         self.saver.checkpoint(message)
 
+    def interrupt(self, reason: str) -> None:
+        """The app is stopping (a signal): save the streaming reply now, as interrupted, with its text so far."""
+        if self._current is None or not self.streaming:
+            return
+        self._interrupted = reason
+        conversation, message = self._current
+        if message.db_id is None and not message.content and not message.thinking:
+            return  # nothing was sent yet: the question stays unanswered, as after Esc
+        message.status, message.note = Status.INTERRUPTED, reason
+        self.saver.save(message, conversation)
+
     def _settle(self, conversation: Conversation, message: Message, outcome: StreamOutcome,
                 payload: list[dict[str, str]]) -> None:
         """Give the message its final state and stats, save it, and announce it (saved even while exiting)."""
+        self._current = None
         message.status, message.error, message.note = outcome.status, outcome.error, outcome.note
+        if self._interrupted is not None and outcome.status is Status.CANCELLED:
+            message.status, message.note = Status.INTERRUPTED, self._interrupted
         meter, self.meter = self.meter, None
         reading = None
         if meter is not None and meter.first_at is not None:
