@@ -49,6 +49,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+s", "summarize", "Summarize"),
         Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo (super+y still redoes)
+        Binding("ctrl+t", "copy_code", "Code", priority=True),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("ctrl+o", "toggle_conversations", "Chats"),
         Binding("f1", "help", "Help"),
@@ -66,6 +67,7 @@ class MainScreen(Screen[None]):
         # every conversation shown this session stays in memory: with the database down it is the only copy
         self.conversations = [self.conversation]
         self.kv_capacity_tokens: int | None = None
+        self._code_at: tuple[int, tuple[float, int]] | None = None  # row of the code block copied last, and the view
         self.server = ServerMonitor(settings)
         self.persistence = Persistence(settings)
         self.persistence.shown = self.conversation
@@ -488,6 +490,25 @@ class MainScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(message.content)
         self.notify(f"Copied {len(message.content):,} characters")
+
+    def action_copy_code(self) -> None:
+        """Copy the code block nearest the bottom of the view; press again for the one above."""
+        view = (self.pane.scroll_y, self.pane.virtual_size.height)
+        above = self._code_at[0] if self._code_at is not None and self._code_at[1] == view else None
+        blocks = self.pane.code_blocks_above(above)
+        if not blocks:
+            self._code_at = None
+            self.notify("No code block above." if above is not None else "No code block in view yet.",
+                        severity="warning")
+            return
+        row, _message, code = blocks[0]
+        self.copy_code(code.code, code.title())
+        self._code_at = (row, view)
+
+    def copy_code(self, code: str, title: str) -> None:
+        """Put `code` on the clipboard and say which block it was."""
+        self.app.copy_to_clipboard(code)
+        self.notify(f"Copied {title} — Ctrl+T again copies the block above", markup=False)
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the sidebar."""

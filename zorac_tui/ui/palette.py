@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from zorac_tui.core.code_blocks import code_blocks
+
 if TYPE_CHECKING:
     from zorac_tui.ui.main_screen import MainScreen
 
@@ -25,6 +27,7 @@ ACTION_TITLES = {
     "retry": "Retry the last message",
     "summarize": "Summarize older messages",
     "copy_reply": "Copy the last reply",
+    "copy_code": "Copy the code block nearest the bottom of the view",
     "toggle_sidebar": "Show or hide the sidebar",
     "toggle_conversations": "Conversation list",
     "help": "Help: keys, commands and what the numbers mean",
@@ -53,6 +56,12 @@ def commands(screen: MainScreen) -> Iterator[SystemCommand]:
                 window = f" · context {model.max_model_len:,}" if model.max_model_len else ""
                 yield SystemCommand(f"Use model: {model.id}", f"Served by {settings.base_url}{window}",
                                     partial(screen.use_model, model.id))
+    message = screen.pane.cursor_message if screen.focused is screen.pane else None
+    message = message or next((m for m in reversed(screen.conversation.messages) if m.role == "assistant"), None)
+    if message is not None:
+        for code in code_blocks(message.content):
+            yield SystemCommand(f"Copy code: {code.title()}", "A code block of the focused message (or the last "
+                                "reply)", partial(screen.copy_code, code.code, code.title()))
     for mode in REASONING_MODES:
         if mode != screen.pane.show_reasoning:
             yield SystemCommand(f"Thinking: show {mode}", "How a reasoning model's thinking is shown "

@@ -17,6 +17,8 @@ from zorac_tui.ui.throughput_panel import ThroughputPanel
 class Sidebar(VerticalScroll):
     """Four panels, fed by the screen from the telemetry feed, the server monitor and the reply session."""
 
+    can_focus = False  # Tab moves between the prompt and the conversation; the mouse still scrolls this
+
     def compose(self) -> ComposeResult:
         """GPU on top, throughput, memory budget, then server."""
         yield GpuPanel(id="gpu", classes="panel")

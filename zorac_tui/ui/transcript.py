@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 
+from zorac_tui.core.code_blocks import CodeBlock, code_blocks
 from zorac_tui.core.conversation import Conversation, Message
 from zorac_tui.ui import compat
 from zorac_tui.ui.transcript_blocks import (
@@ -460,6 +461,29 @@ class Transcript(ScrollView, can_focus=True):
     def selection_updated(self, selection: Selection | None) -> None:
         """Repaint the selection's highlight."""
         self.refresh()
+
+    def code_blocks_above(self, row: int | None = None) -> list[tuple[int, Message, CodeBlock]]:
+        """The code blocks drawn above `row` (default: the bottom of the view), nearest first, with the row
+        each starts at and its message."""
+        bottom = int(self.scroll_y) + self.scrollable_content_region.height if row is None else row
+        found: list[tuple[int, Message, CodeBlock]] = []
+        ctx = self._draw_context()
+        for index, block in enumerate(self.blocks):
+            message = block.message
+            if message is None or message.role == "user" or self._starts[index] >= bottom:
+                continue
+            rows = block.lines(ctx)
+            at = 0
+            for code in code_blocks(message.content):
+                head = code.first_line
+                for i in range(at, len(rows)):
+                    text = rows[i].text.strip()
+                    if text and head and (head.startswith(text) or text.startswith(head)):
+                        at = i + 1
+                        if self._starts[index] + i < bottom:
+                            found.append((self._starts[index] + i, message, code))
+                        break
+        return sorted(found, key=lambda item: -item[0])
 
     def region_of(self, message: Message) -> Region | None:
         """Where `message`'s rows are, in transcript rows (for scrolling to it)."""
