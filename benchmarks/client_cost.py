@@ -113,7 +113,7 @@ async def measure(url: str, chunks: int, rounds: int) -> dict[str, list[float]]:
     try:
         await sdk.models.list()
         await client.warm_up()
-        for name, run in options.items():  # warm every path once (imports, connections)
+        for run in options.values():  # warm every path once (imports, connections)
             await run(sdk, 200)
         for r in range(rounds):
             for name, run in options.items():
