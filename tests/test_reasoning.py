@@ -101,3 +101,17 @@ def test_an_empty_thinking_block_leaves_only_the_answer():
                                             ("<b", 0), ("</think>", 0), ("a<</", 2)])
 def test_partial_tag(text, held):
     assert partial_tag(text, "</think>") == held
+
+
+QUOTED = "Servers without a parser send `</think>` inline:\n\n```text\n<think>…</think>\n```\n\nDone </b>."
+
+
+@pytest.mark.parametrize("parts", splits(QUOTED)[::3])
+def test_a_closing_tag_quoted_as_code_in_an_answer_stays_answer(parts):
+    assert run(parts)[:3] == ("", QUOTED, 0)
+
+
+@pytest.mark.parametrize("parts", splits("Try:\n```py\nx = 1\n```\nok.</think>\n\nx is 1.")[::3])
+def test_code_fences_in_thinking_do_not_hide_the_real_closing_tag(parts):
+    thinking, answer, recasts, _ = run(parts)
+    assert (thinking, answer, recasts) == ("Try:\n```py\nx = 1\n```\nok.", "x is 1.", 1)

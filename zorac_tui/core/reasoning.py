@@ -8,7 +8,8 @@ back until the next piece says what it is. The rules:
   answer it is just text (a model explaining the tags).
 * `</think>` closes the thinking. One with no opening tag means the reply began inside thinking
   (DeepSeek-R1-style templates put `<think>` in the prompt): everything emitted as answer so far
-  was thinking, which `recast` reports.
+  was thinking, which `recast` reports — unless it is quoted as code (right after a backtick, or
+  inside a ``` fence), as in an answer that explains the tags.
 * After the thinking has closed, tags are plain text. Whitespace right after either tag is dropped,
   so neither the thinking nor the answer starts with blank lines.
 """
@@ -37,6 +38,8 @@ class ThinkSplitter:
         self._state = _START
         self._held = ""
         self._strip = False
+        self._fences = 0  # ``` fences in the text emitted before a closing tag was seen
+        self._tail = ""  # the last two characters emitted then (a fence may be split across pieces)
         self.recast = False
         """Set by the feed() that found a closing tag with no opening one (reset by the next feed)."""
 
@@ -77,6 +80,8 @@ class ThinkSplitter:
     def _until_close(self, text: str, out: list[Piece]) -> str:
         """Inside thinking (or an answer that may prove to be thinking): look for the closing tag."""
         at = text.find(CLOSE)
+        while at >= 0 and self._state == _UNSURE and self._quoted(text[:at]):
+            at = text.find(CLOSE, at + len(CLOSE))
         if at < 0:
             keep = partial_tag(text, CLOSE)
             self._emit(out, self._state == _THINKING, text[: len(text) - keep])
@@ -88,6 +93,11 @@ class ThinkSplitter:
         self._state, self._strip = _ANSWER, True
         return text[at + len(CLOSE):]
 
+    def _quoted(self, before: str) -> bool:
+        """Whether a closing tag after `before` (the unsent text ahead of it) is quoted as code."""
+        seen = self._tail + before
+        return seen.endswith("`") or (self._fences + seen.count("```")) % 2 == 1
+
     def _emit(self, out: list[Piece], thinking: bool, text: str) -> None:
         """Add a piece, dropping whitespace right after a tag."""
         if self._strip:
@@ -97,3 +107,6 @@ class ThinkSplitter:
             self._strip = False
         if text:
             out.append((thinking, text))
+            if self._state == _UNSURE:
+                self._fences += (self._tail + text).count("```")
+                self._tail = (self._tail + text)[-2:]
