@@ -142,18 +142,7 @@ class ChatClient:
 
         `extra_body` carries server-specific sampling parameters (e.g. vLLM's `ignore_eos`).
         """
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
-        }
-        if max_tokens is not None:
-            kwargs["max_tokens"] = max_tokens
-        if temperature is not None:
-            kwargs["temperature"] = temperature
-        if extra_body:
-            kwargs["extra_body"] = extra_body
+        kwargs = _request(messages, model, max_tokens, temperature, extra_body)
         try:
             raw = await self._client().chat.completions.with_streaming_response.create(**kwargs).__aenter__()
         except asyncio.CancelledError:
@@ -284,6 +273,24 @@ class ChatClient:
             status=status,
             detail=said,
         )
+
+
+def _request(messages: list[dict], model: str, max_tokens: int | None, temperature: float | None,
+             extra_body: dict[str, Any] | None) -> dict[str, Any]:
+    """The SDK arguments of one streamed chat request (with per-chunk usage)."""
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+    }
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if extra_body:
+        kwargs["extra_body"] = extra_body
+    return kwargs
 
 
 def _reason(exc: BaseException) -> str:
