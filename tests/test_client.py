@@ -558,3 +558,14 @@ async def test_thinking_stopped_by_max_tokens_is_finished_length() -> None:
     end = events[-1]
     assert isinstance(end, Finished) and end.reason == "length"
     assert thinking_of(events) == "The capital of Italy is Rome." and answer_of(events) == ""
+
+
+async def test_captured_inline_closing_tag_split_over_three_tokens_is_recast() -> None:
+    events, _ = await collect(sse_reply("vllm", "chat_stream_reasoning_inline_close.sse"))
+    check_shape(events)
+    assert sum(isinstance(e, Recast) for e in events) == 1
+    assert thinking_of(events) == "I think."
+    assert answer_of(events).startswith("This is a common idiomatic expression")  # the blank lines dropped
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert [d.completion_tokens for d in deltas] == sorted(d.completion_tokens for d in deltas)
+    assert isinstance(events[-1], Finished) and events[-1].usage.completion_tokens == 34

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 from appdriver import (
@@ -110,7 +111,8 @@ async def test_reasoning_stream_arrives_as_thinking_and_the_counts_add_up(base_u
     info = await probe(base_url)
     model = info.models[0].id if info.models else "smollm2"
     client = ChatClient(base_url, stall_timeout=120.0)
-    meter = ThroughputMeter(0.0)
+    await client.warm_up()
+    meter = ThroughputMeter(time.perf_counter())
     events = []
     try:
         async for event in client.stream([{"role": "user", "content": "What is the capital of Italy? Think first."}],

@@ -640,6 +640,10 @@ async def test_a_reasoning_model_thinks_about_the_question_then_answers(http):
     counts = [e["usage"]["completion_tokens"] for e in chunks]
     assert counts[n + 1] == n + 2  # no chunk for the `</think>` token: its count shows on the next
     assert all(e["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0} for e in chunks)
+    # it ended in content: the finish chunk says so, as in the captured chat_stream_reasoning_inline_close.sse
+    assert by_kind(events)["stop"]["choices"][0]["delta"] == {"content": ""}
+    assert by_kind(fixture_events("vllm", "chat_stream_reasoning_inline_close.sse"))["stop"]["choices"][0]["delta"] \
+        == {"content": ""}
     assert delta_texts(plain, "reasoning") == "" and delta_texts(plain, "content") == answers.KV_CACHE
 
 

@@ -323,7 +323,7 @@ class Reply:
             if i < len(plan.pieces):
                 await self._token(i, plan.finish if i == slots - 1 and plan.finish == "length" else None)
             else:
-                await self._write(fmt.stop(self.completion), flush=True)
+                await self._write(fmt.stop(self.completion, empty=plan.kinds[-1:] == "t"), flush=True)
             self._account(i, _perf())
         if not eos_slot:
             await self._faults_at(final=True)
@@ -334,7 +334,7 @@ class Reply:
         kind = plan.kinds[i] if i < len(plan.kinds) else "a"
         if kind == "s":
             if finish is not None and plan.stream and self.vllm:
-                await self._write(fmt.stop(self.completion, finish), flush=True)
+                await self._write(fmt.stop(self.completion, finish, empty=True), flush=True)
             return
         key = plan.field if kind == "t" and plan.field else "content"
         if plan.stream:

@@ -59,7 +59,8 @@ class VllmStream:
 
     With `parser` set (a server started with --reasoning-parser), every usage object carries
     `completion_tokens_details: {"reasoning_tokens": 0}` — 0 however much was reasoning, as vLLM 0.32
-    sends it — and the separate finish chunk has an empty delta (`chat_stream_reasoning.sse`).
+    sends it — and the separate finish chunk of a reply that ended in its reasoning has an empty delta
+    (`chat_stream_reasoning.sse`; one that ended in content has `{"content":""}`).
     """
 
     def __init__(self, rid: str, created: int, model: str, prompt_tokens: int,
@@ -106,9 +107,10 @@ class VllmStream:
             tail = "}\n\n"
         return (self._choice_head + delta[:-1] + mid + tail).encode()
 
-    def stop(self, completion: int, reason: str = "stop") -> bytes:
-        """The separate finish chunk of a reply that ended by itself (or by `reason` on a token with no text)."""
-        return self._chunk("{}" if self.parser else '{"content":""}', completion, reason)
+    def stop(self, completion: int, reason: str = "stop", empty: bool = False) -> bytes:
+        """The separate finish chunk of a reply that ended by itself (or by `reason` on a token with no text);
+        `empty`: a reasoning parser had nothing to say for it (the reply ended in thinking, or on `</think>`)."""
+        return self._chunk("{}" if empty and self.parser else '{"content":""}', completion, reason)
 
     def usage(self, completion: int) -> bytes:
         """The final include_usage chunk with empty choices."""
