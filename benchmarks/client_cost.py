@@ -98,6 +98,7 @@ def via_client(client: ChatClient) -> Callable[[openai.AsyncOpenAI, int], Awaita
     reply is cut by max_tokens, so its finish rides on the last content chunk)."""
 
     async def run(_sdk: openai.AsyncOpenAI, chunks: int) -> int:
+        """Stream one reply of `chunks` tokens; returns SSE events read."""
         deltas = sum([isinstance(e, Delta) async for e in client.stream(MESSAGES, model=MODEL, max_tokens=chunks)])
         return deltas + 3
 

@@ -128,11 +128,13 @@ def to_json(result: BenchResult) -> dict[str, Any]:
 
 
 def _r(value: float | None) -> float | None:
+    """Rounded to 4 decimals for JSON (None stays None)."""
     return None if value is None else round(value, 4)
 
 
 # ------------------------------------------------------------------------------------------ rows
 def _fmt(value: float | None, pattern: str) -> str:
+    """A figure formatted, or a dash when there is none."""
     return "—" if value is None else pattern.format(value)
 
 

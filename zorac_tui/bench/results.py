@@ -29,6 +29,7 @@ class BenchError(Exception):
     """The bench cannot run or went wrong: `code` is the exit code, the message one line."""
 
     def __init__(self, code: int, message: str) -> None:
+        """Keep the exit code and the one-line message."""
         super().__init__(message)
         self.code = code
         self.message = message

@@ -56,6 +56,7 @@ class _Tracker:
     """Counts tokens and requests; calls the callback at most every PROGRESS_INTERVAL_S (or when forced)."""
 
     def __init__(self, callback: Callable[[BenchProgress], Any] | None) -> None:
+        """Nothing counted yet; `callback` gets each BenchProgress (None: nobody listens)."""
         self.callback = callback
         self.phase = "probe"
         self.description = ""
@@ -66,6 +67,7 @@ class _Tracker:
         self._last = 0.0
 
     def emit(self, phase: str | None = None, description: str | None = None, *, force: bool = True) -> None:
+        """Report progress now (unless `force` is off and the last report was under PROGRESS_INTERVAL_S ago)."""
         if phase is not None:
             self.phase = phase
         if description is not None:
@@ -80,6 +82,7 @@ class _Tracker:
                                     self.requests_done, self.requests_total))
 
     def tokens(self, n: int) -> None:
+        """Count `n` more tokens received."""
         if n > 0:
             self.completed += n
             self.emit(force=False)

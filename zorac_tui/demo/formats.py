@@ -65,6 +65,7 @@ class VllmStream:
 
     def __init__(self, rid: str, created: int, model: str, prompt_tokens: int,
                  include_usage: bool, continuous: bool, parser: bool = False):
+        """Prepare the parts every chunk of this reply shares."""
         self.prompt_tokens = prompt_tokens
         self.include_usage = include_usage
         self.continuous = include_usage and continuous
@@ -124,6 +125,7 @@ class LlamaCppStream:
     """Builds the SSE events of one llama-cpp-python streamed reply (json.dumps default style)."""
 
     def __init__(self, rid: str, created: int, model: str):
+        """Prepare the parts every chunk of this reply shares."""
         self.head = (f'data: {{"id": "{rid}", "model": {json.dumps(model)}, "created": {created}, '
                      '"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": ')
 
