@@ -1,9 +1,8 @@
-"""`zorac-tui bench` against the simulator over real HTTP on 127.0.0.1: accuracy, concurrency, JSON, exits, app.
+"""`zorac-tui bench` against the simulator over real HTTP on 127.0.0.1: the figures' math, concurrency, JSON, exits, app.
 
-The simulator paces every token on an absolute schedule (t0 + ttft + i / rate), so a correct
-measurement reads back its configured figures. TTFT also holds the client's own request overhead
-(the SDK building the request, HTTP on loopback: a few ms), so TTFT settings here are ≥ 0.15 s,
-where that overhead stays well inside ±3%. The only stand-in is FakePynvml (hardware).
+The figures come from the app's ThroughputMeter; their math is checked with injected event times
+(exact), and against the simulator only at low rates with tolerances a loaded 2-core machine meets:
+how fast this machine is belongs in benchmarks/, not in a test. The only stand-in is FakePynvml (hardware).
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ from uihelpers import SIZE, connected, fast_config, make_app, quiet_gc, running_
 from zorac_tui import cli
 from zorac_tui.bench import history, report
 from zorac_tui.bench.gpu import REMOTE_NOTE, make_watch
-from zorac_tui.bench.runner import BenchConfig, BenchError, run_bench
+from zorac_tui.bench.runner import BenchConfig, BenchError, run_bench, stream_result
 from zorac_tui.demo.simulator import Faults, SimConfig
+from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Recast, Usage
 from zorac_tui.ui.bench_screen import BenchScreen
 
-TOLERANCE = 0.03
+TOLERANCE = 0.25  # timing against a live simulator on a loaded machine: the math is checked exactly below
 
 
 def sim_config(rate: float, ttft: float, **overrides) -> SimConfig:
@@ -51,39 +51,78 @@ def one_line_error(err: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ accuracy
-@pytest.mark.parametrize(("rate", "ttft", "max_tokens"), [(100.0, 0.4, 40), (400.0, 0.3, 120), (1500.0, 0.5, 300)])  # client overhead (~2–6 ms) stays well inside ±3%
-async def test_measured_decode_and_ttft_match_the_simulator(rate, ttft, max_tokens):
+async def events(*items):
+    """The given events as a stream (their times injected)."""
+    for item in items:
+        yield item
+
+
+async def test_the_figures_follow_the_meters_definitions_with_injected_times():
+    sent, rate = 100.0, 50.0
+    thinking = [Delta("t", 100.4 + i / rate, i + 1, 200, thinking=True) for i in range(20)]
+    answer = [Delta("a", 100.4 + i / rate, i + 1, 200) for i in range(21, 51)]  # token 21: `</think>`, no text
+    end = Finished("stop", Usage(200, 52, 252), 101.5)  # + the end-of-sequence token
+    r = await stream_result(events(*thinking, *answer, end), sent, max_tokens=60)
+    assert r.ttft_s == pytest.approx(0.4)  # the first token of any kind
+    assert r.ttfa_s == pytest.approx(0.4 + 21 / rate) and r.thinking_s == pytest.approx(21 / rate)
+    assert r.decode_tok_s == pytest.approx(rate)  # every generated token, TTFT excluded
+    assert (r.completion_tokens, r.thinking_tokens, r.answer_tokens) == (52, 20, 32)
+    assert r.counts == "server" and r.e2e_s == pytest.approx(1.5) and r.prompt_tokens == 200
+
+
+async def test_without_counts_each_chunk_is_a_token_and_a_recast_moves_the_answer_to_thinking():
+    early = [Delta("x", 1.0 + i / 30, None) for i in range(9)]
+    rest = [Delta("y", 1.0 + 9 / 30, None, thinking=True)] + [Delta("z", 1.0 + i / 30, None) for i in range(10, 30)]
+    r = await stream_result(events(*early, Recast(1.3), *rest, Finished("stop", None, 2.0)), 0.5, max_tokens=40)
+    assert r.counts == "estimated" and r.completion_tokens == 30 and r.decode_tok_s == pytest.approx(30.0)
+    assert (r.thinking_tokens, r.answer_tokens) == (10, 20)
+    assert r.ttft_s == pytest.approx(0.5) and r.thinking_s == pytest.approx(10 / 30)
+
+
+async def test_a_failed_stream_is_a_bench_error():
+    fail = Failed(FailureKind.DROPPED, "The connection to the server was lost", 1.0)
+    with pytest.raises(BenchError) as info:
+        await stream_result(events(Delta("a", 0.9, 1), fail), 0.5, max_tokens=10)
+    assert info.value.code == 1 and "connection" in info.value.message
+
+
+async def test_measured_figures_follow_a_thinking_simulator():
+    rate, ttft, max_tokens = 40.0, 0.2, 24
     seen = []
-    with running_simulator(sim_config(rate, ttft)) as sim, quiet_gc():
-        result = await run_bench(BenchConfig(sim.base_url, runs=3, prompt_tokens=200, max_tokens=max_tokens,
+    with running_simulator(sim_config(rate, ttft, thinking_tokens=10)) as sim:
+        result = await run_bench(BenchConfig(sim.base_url, runs=2, prompt_tokens=120, max_tokens=max_tokens,
                                              concurrency=(1,), gpu=False), seen.append)
-    summary = result.levels[0].summary()
-    decode, first = summary["decode_tok_s"], summary["ttft_s"]
-    assert within(decode.median, rate), (decode, rate)
-    assert within(decode.min, rate) and within(decode.max, rate), (decode, rate)
-    assert within(first.median, ttft), (first, ttft)
-    assert first.min >= ttft  # the client cannot see a token before the server sends it
     streams = result.levels[0].streams
-    assert len(streams) == 3
-    assert all(s.completion_tokens == max_tokens and s.prompt_tokens == 200 and s.counts == "server"
-               for s in streams)
-    assert result.prompt.exact and result.prompt.tokens == 200 and result.prompt.source == "server /tokenize"
-    assert result.token_counts == "server"
-    # Progress: phases in order, tokens counted up to the total.
+    assert len(streams) == 2
+    for s in streams:  # counts from the server: 10 thinking, `</think>` + blank line + answer up to max_tokens
+        assert (s.completion_tokens, s.thinking_tokens, s.answer_tokens) == (max_tokens, 10, 14)
+        assert s.prompt_tokens == 120 and s.counts == "server" and s.finish_reason == "length"
+        assert s.ttft_s >= ttft  # the client cannot see a token before the server sends it
+        assert s.ttfa_s - s.ttft_s == pytest.approx(s.thinking_s)  # thinking came first
+        assert within(s.thinking_s, 12 / rate)  # the answer's first text is token 13
+        assert within(s.decode_tok_s, rate)
+    assert result.prompt.exact and result.prompt.tokens == 120 and result.token_counts == "server"
     phases = [p.phase for p in seen]
     assert phases[0] == "probe" and phases[-1] == "done" and "warmup" in phases and "measure" in phases
-    assert seen[-1].completed == seen[-1].total > 0 and seen[-1].requests_done == seen[-1].requests_total == 4
+    assert seen[-1].completed == seen[-1].total > 0 and seen[-1].requests_done == seen[-1].requests_total == 3
+    doc = report.to_json(result)
+    assert doc["levels"][0]["summary"]["thinking_tokens"]["median"] == 10
+    assert doc["definitions"]["ttft_s"].startswith("request sent -> first token of any kind")
+    labels = [row[1] for row in report.summary_rows(result)]
+    assert labels[:3] == ["TTFT (s)", "time to first answer (s)", "thinking (s)"]
+    assert "tokens thinking / answer (median)" in labels
+    assert any("first token of any kind" in line for line in report.definition_lines(result))
 
 
 async def test_concurrent_streams_aggregate():
-    rate, ttft, max_tokens = 500.0, 0.15, 100
+    rate, ttft, max_tokens = 100.0, 0.15, 30
     with running_simulator(sim_config(rate, ttft)) as sim, quiet_gc():
         result = await run_bench(BenchConfig(sim.base_url, runs=2, prompt_tokens=100, max_tokens=max_tokens,
                                              concurrency=(1, 2, 4), gpu=False))
     assert [lv.concurrency for lv in result.levels] == [1, 2, 4]
     single = result.levels[0].summary()["aggregate_tok_s"].median
     # One stream: its tokens over ttft + (n - 1) / rate.
-    assert within(single, max_tokens / (ttft + (max_tokens - 1) / rate), 0.05)
+    assert within(single, max_tokens / (ttft + (max_tokens - 1) / rate))
     for level in result.levels:
         for run in level.runs:
             assert len(run.streams) == level.concurrency
@@ -93,11 +132,11 @@ async def test_concurrent_streams_aggregate():
         summary = level.summary()
         # The simulator serves streams independently: each keeps its own rate, so the batch adds up.
         assert within(summary["decode_tok_s"].median, rate), (level.concurrency, summary["decode_tok_s"])
-        assert within(summary["aggregate_tok_s"].median, level.concurrency * single, 0.05), level.concurrency
+        assert within(summary["aggregate_tok_s"].median, level.concurrency * single), level.concurrency
 
 
 async def test_a_server_without_counts_or_tokenize_is_labelled_estimated():
-    config = sim_config(300.0, 0.15, profile="llamacpp")  # no /tokenize, no usage in streams
+    config = sim_config(100.0, 0.15, profile="llamacpp")  # no /tokenize, no usage in streams
     with running_simulator(config) as sim:
         result = await run_bench(BenchConfig(sim.base_url, runs=1, prompt_tokens=120, max_tokens=60,
                                              concurrency=(1,), gpu=False))
@@ -105,7 +144,7 @@ async def test_a_server_without_counts_or_tokenize_is_labelled_estimated():
     assert result.token_counts == "estimated"
     stream = result.levels[0].streams[0]
     assert stream.counts == "estimated" and stream.prompt_tokens is None
-    assert within(stream.decode_tok_s, 300.0)  # one chunk per token in the simulator: still right
+    assert within(stream.decode_tok_s, 100.0)  # one chunk per token in the simulator: still right
     doc = report.to_json(result)
     assert doc["token_counts"] == "estimated" and doc["prompt"]["exact"] is False
     assert any("no token counts" in n for n in doc["notes"]) and any("estimate" in n for n in doc["notes"])
@@ -113,11 +152,11 @@ async def test_a_server_without_counts_or_tokenize_is_labelled_estimated():
 
 
 async def test_usage_from_the_final_chunk_only():
-    with running_simulator(sim_config(250.0, 0.15, faults=Faults(no_usage=True))) as sim:
+    with running_simulator(sim_config(100.0, 0.15, faults=Faults(no_usage=True))) as sim:
         result = await run_bench(BenchConfig(sim.base_url, runs=1, prompt_tokens=80, max_tokens=50,
                                              concurrency=(1,), gpu=False, warmup=False))
     assert result.token_counts == "estimated"
-    assert within(result.levels[0].streams[0].decode_tok_s, 250.0)
+    assert within(result.levels[0].streams[0].decode_tok_s, 100.0)
 
 
 # ------------------------------------------------------------------------------------------ JSON + CLI
@@ -128,13 +167,16 @@ EXPECTED_KEYS = {
     "settings.warmup", "settings.ignore_eos",
     "prompt", "prompt.requested_tokens", "prompt.tokens", "prompt.exact", "prompt.source",
     "token_counts",
+    "definitions", *(f"definitions.{k}" for k in ("ttft_s", "ttfa_s", "thinking_s", "decode_tok_s")),
     "levels", "levels[].concurrency", "levels[].summary",
-    *(f"levels[].summary.{k}{s}" for k in ("ttft_s", "decode_tok_s", "e2e_s", "aggregate_tok_s", "prompt_tokens",
-                                          "completion_tokens") for s in ("", ".median", ".min", ".max")),
+    *(f"levels[].summary.{k}{s}" for k in ("ttft_s", "ttfa_s", "thinking_s", "decode_tok_s", "e2e_s",
+                                          "aggregate_tok_s", "prompt_tokens", "completion_tokens",
+                                          "thinking_tokens", "answer_tokens") for s in ("", ".median", ".min", ".max")),
     "levels[].runs", "levels[].runs[].run", "levels[].runs[].wall_s", "levels[].runs[].aggregate_tok_s",
     "levels[].runs[].completion_tokens", "levels[].runs[].streams",
-    *(f"levels[].runs[].streams[].{k}" for k in ("ttft_s", "decode_tok_s", "e2e_s", "prompt_tokens",
-                                                 "completion_tokens", "finish_reason", "counts")),
+    *(f"levels[].runs[].streams[].{k}" for k in ("ttft_s", "ttfa_s", "thinking_s", "decode_tok_s", "e2e_s",
+                                                 "prompt_tokens", "completion_tokens", "thinking_tokens",
+                                                 "answer_tokens", "finish_reason", "counts")),
     "gpu", *(f"gpu.{k}" for k in ("available", "simulated", "note", "name", "peak_vram_bytes", "peak_vram_gib",
                                   "vram_total_bytes", "peak_server_vram_bytes", "peak_power_w", "power_limit_w",
                                   "samples")),

@@ -11,7 +11,7 @@ import pytest
 from replay import SSE_TYPE, ReplayServer, Reply, fixture_bytes, sse_reply, sse_text, wrapped_reply
 
 from zorac_tui.server.client import ChatClient
-from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Started, Usage
+from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Recast, Started, Usage
 
 MESSAGES = [
     {"role": "system", "content": "You are helpful."},
@@ -428,3 +428,144 @@ async def test_api_key_never_leaks() -> None:
     assert KEY not in fail.message and KEY not in (fail.detail or "")
     assert "***" in fail.message
     assert KEY not in repr(ChatClient("http://127.0.0.1:1/v1", KEY))
+
+
+# --- thinking (reasoning models) -----------------------------------------------------------
+
+
+def thinking_of(events: list) -> str:
+    """The thinking text: Delta texts marked thinking, joined (a Recast moves the answer so far over)."""
+    thinking, answer = "", ""
+    for e in events:
+        if isinstance(e, Recast):
+            thinking, answer = thinking + answer, ""
+        elif isinstance(e, Delta):
+            if e.thinking:
+                thinking += e.text
+            else:
+                answer += e.text
+    return thinking
+
+
+def answer_of(events: list) -> str:
+    """The answer text once every Recast is applied."""
+    answer = ""
+    for e in events:
+        if isinstance(e, Recast):
+            answer = ""
+        elif isinstance(e, Delta) and not e.thinking:
+            answer += e.text
+    return answer
+
+
+def reasoning_chunks() -> list[dict]:
+    """The JSON chunks of the captured vLLM reasoning stream."""
+    data = fixture_bytes("vllm", "chat_stream_reasoning.sse")
+    return [json.loads(b[6:]) for b in data.split(b"\n\n") if b.startswith(b"data: {")]
+
+
+def body_from(chunks: list[dict]) -> bytes:
+    """An SSE body of compact JSON chunks, ending in [DONE]."""
+    events = [b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks]
+    return b"".join(events) + b"data: [DONE]\n\n"
+
+
+def content_stream(pieces: list[str]) -> bytes:
+    """The captured reasoning stream with its thinking replaced by `pieces` sent as `content`, counts kept per
+    chunk (the shape of a server without a reasoning parser)."""
+    chunks = reasoning_chunks()
+    role, template, stop, usage = chunks[0], chunks[1], chunks[-2], chunks[-1]
+    out = [role]
+    for i, piece in enumerate(pieces, 1):
+        chunk = json.loads(json.dumps(template))
+        chunk["choices"][0]["delta"] = {"content": piece}
+        chunk["usage"].update(completion_tokens=i, total_tokens=40 + i)
+        out.append(chunk)
+    n = len(pieces) + 1
+    for end in (stop, usage):
+        end = json.loads(json.dumps(end))
+        end["usage"].update(completion_tokens=n, total_tokens=40 + n)
+        out.append(end)
+    return body_from(out)
+
+
+async def test_vllm_reasoning_field_is_thinking_and_counts_add_up() -> None:
+    events, _ = await collect(sse_reply("vllm", "chat_stream_reasoning.sse"))
+    check_shape(events)
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert deltas and all(d.thinking for d in deltas)
+    assert thinking_of(events) == "The capital of Italy is Rome." and answer_of(events) == ""
+    assert [d.completion_tokens for d in deltas] == list(range(1, 8))
+    end = events[-1]
+    # The server says reasoning_tokens 0 although all 8 were reasoning: only its completion count is used.
+    assert isinstance(end, Finished) and end.reason == "stop" and end.usage == Usage(40, 8, 48)
+
+
+async def test_reasoning_content_field_is_thinking_too() -> None:
+    chunks = reasoning_chunks()
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            if "reasoning" in choice["delta"]:
+                choice["delta"] = {"reasoning_content": choice["delta"]["reasoning"]}
+    chunks.insert(-2, {**chunks[-3], "choices": [{"index": 0, "delta": {"content": "Rome."}}]})
+    events, _ = await collect(Reply(body=body_from(chunks), content_type=SSE_TYPE))
+    check_shape(events)
+    assert thinking_of(events) == "The capital of Italy is Rome." and answer_of(events) == "Rome."
+
+
+async def test_inline_tags_split_across_chunks() -> None:
+    pieces = ["<thi", "nk>\n", "Italy", "'s capital", " is Rome.", "\n</", "think", ">\n\n", "Rome", "."]
+    events, _ = await collect(Reply(body=content_stream(pieces), content_type=SSE_TYPE))
+    check_shape(events)
+    assert thinking_of(events) == "Italy's capital is Rome.\n" and answer_of(events) == "Rome."
+    assert not any(isinstance(e, Recast) for e in events)
+    first_answer = next(e for e in events if isinstance(e, Delta) and not e.thinking)
+    assert first_answer.completion_tokens == 9  # the "\n\n" after the tag was dropped, its count was not
+
+
+async def test_thinking_end_and_answer_in_one_chunk_share_its_count() -> None:
+    events, _ = await collect(Reply(body=content_stream(["<think>Hmm", ".</think>Rome", " it is."]),
+                                    content_type=SSE_TYPE))
+    deltas = [(e.thinking, e.text, e.completion_tokens) for e in events if isinstance(e, Delta)]
+    assert deltas == [(True, "Hmm", 1), (True, ".", 2), (False, "Rome", 2), (False, " it is.", 3)]
+
+
+async def test_a_reply_that_starts_inside_thinking_is_recast() -> None:
+    events, _ = await collect(Reply(body=content_stream(["Okay", ", Rome", ".\n</think>", "\n\n", "Rome", "."]),
+                                    content_type=SSE_TYPE))
+    check_shape(events)
+    recasts = [i for i, e in enumerate(events) if isinstance(e, Recast)]
+    assert len(recasts) == 1
+    before = [e for e in events[: recasts[0]] if isinstance(e, Delta)]
+    assert "".join(d.text for d in before) == "Okay, Rome" and not any(d.thinking for d in before)
+    assert thinking_of(events) == "Okay, Rome.\n" and answer_of(events) == "Rome."
+
+
+async def test_an_all_thinking_reply_cut_mid_tag_keeps_the_held_text() -> None:
+    body = content_stream(["<think>", "Rome", " </th"])
+    cut = body.index(b'"finish_reason":"stop"')  # the connection drops before the finish chunk
+    events, _ = await collect(Reply(body=body, content_type=SSE_TYPE, cut_after=cut))
+    check_shape(events)
+    assert thinking_of(events) == "Rome </th" and answer_of(events) == ""
+    fail = events[-1]
+    assert fail.kind is FailureKind.DROPPED and "after 3 tokens" in fail.message
+
+
+async def test_thinking_stopped_by_max_tokens_is_finished_length() -> None:
+    chunks = reasoning_chunks()[:-2]
+    chunks[-1]["choices"][0]["finish_reason"] = "length"
+    events, _ = await collect(Reply(body=body_from(chunks), content_type=SSE_TYPE))
+    end = events[-1]
+    assert isinstance(end, Finished) and end.reason == "length"
+    assert thinking_of(events) == "The capital of Italy is Rome." and answer_of(events) == ""
+
+
+async def test_captured_inline_closing_tag_split_over_three_tokens_is_recast() -> None:
+    events, _ = await collect(sse_reply("vllm", "chat_stream_reasoning_inline_close.sse"))
+    check_shape(events)
+    assert sum(isinstance(e, Recast) for e in events) == 1
+    assert thinking_of(events) == "I think."
+    assert answer_of(events).startswith("This is a common idiomatic expression")  # the blank lines dropped
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert [d.completion_tokens for d in deltas] == sorted(d.completion_tokens for d in deltas)
+    assert isinstance(events[-1], Finished) and events[-1].usage.completion_tokens == 34

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 from appdriver import (
@@ -97,3 +98,49 @@ async def test_cancel_keeps_the_partial_reply_and_the_app_goes_on(base_url):
         second = await ask(pilot, "Say hello.", timeout=120)
         assert second.status is Status.COMPLETE, second.error
         assert user_texts(app) == [question, "Say hello."]
+
+
+async def test_reasoning_stream_arrives_as_thinking_and_the_counts_add_up(base_url):
+    """The fixture README's reasoning prompt through ChatClient; needs a server with a reasoning parser
+    (vLLM `--reasoning-parser`, e.g. the real-servers scripts with EXTRA_ARGS="--reasoning-parser olmo3")."""
+    from zorac_tui.core.throughput import ThroughputMeter
+    from zorac_tui.server.client import ChatClient
+    from zorac_tui.server.events import Delta, Failed, Finished, Recast
+    from zorac_tui.server.probe import probe
+
+    info = await probe(base_url)
+    model = info.models[0].id if info.models else "smollm2"
+    client = ChatClient(base_url, stall_timeout=120.0)
+    await client.warm_up()
+    meter = ThroughputMeter(time.perf_counter())
+    events = []
+    try:
+        async for event in client.stream([{"role": "user", "content": "What is the capital of Italy? Think first."}],
+                                         model=model, max_tokens=80, temperature=0):
+            events.append(event)
+            if isinstance(event, Delta):
+                meter.add(event.at, event.completion_tokens, thinking=event.thinking)
+            elif isinstance(event, Recast):
+                meter.recast()
+            elif isinstance(event, Finished) and event.usage is not None:
+                meter.correct_total(event.usage.completion_tokens)
+    finally:
+        await client.aclose()
+    end = events[-1]
+    assert not isinstance(end, Failed), end.message
+    thinking = [e for e in events if isinstance(e, Delta) and e.thinking]
+    if not thinking:
+        pytest.skip("the server sent no thinking: start it with a reasoning parser (vLLM --reasoning-parser olmo3)")
+    answer = [e for e in events if isinstance(e, Delta) and not e.thinking]
+    assert isinstance(end, Finished) and end.reason in ("stop", "length")
+    assert "".join(e.text for e in thinking).strip()
+    r = meter.reading()
+    if end.usage is not None:  # vLLM: per-chunk counts; the split adds up to the server's total
+        assert r.thinking_tokens + r.answer_tokens == end.usage.completion_tokens == r.tokens
+        assert r.thinking_tokens >= len(thinking) and not r.estimated
+        counts = [e.completion_tokens for e in events if isinstance(e, Delta)]
+        assert counts == sorted(counts) and None not in counts
+    assert r.ttft_s is not None and r.thinking_s is not None
+    print(f"\n[reasoning] {len(thinking)} thinking / {len(answer)} answer deltas; tokens thinking "
+          f"{r.thinking_tokens}, answer {r.answer_tokens}, total {r.tokens}; TTFT {r.ttft_s:.3f} s, "
+          f"first answer {r.ttfa_s}, decode {r.average_tok_s} tok/s; finish {end.reason}")

@@ -572,3 +572,125 @@ async def test_simulator_process(http):
         assert tokens.count(reply["choices"][0]["message"]["content"]) == 19  # + EOS = 20 completion tokens
     finally:
         proc.stop()
+
+
+# -- thinking (reasoning models) -------------------------------------------------------------
+
+QWEN = "Qwen/Qwen3-14B-AWQ"
+
+
+def delta_texts(events: list[Any], key: str) -> str:
+    """The joined `key` texts of every chunk's delta."""
+    return "".join(e["choices"][0]["delta"].get(key, "") for e in events if isinstance(e, dict) and e["choices"])
+
+
+async def stream_of(s: Simulator, http: aiohttp.ClientSession, **extra: Any) -> tuple[list[Any], str]:
+    """(parsed events, raw body) of one streamed request with per-chunk usage."""
+    async with http.post(s.base_url + "/chat/completions", json=body(stream_options=USAGE_OPTS, **extra)) as r:
+        assert r.status == 200
+        text = await r.text()
+    return parse_sse(text), text
+
+
+async def test_vllm_thinking_matches_the_captured_reasoning_stream_field_by_field(http):
+    # The capture: 7 reasoning tokens, then the model stopped before answering (8 completion tokens).
+    s = Simulator(SimConfig(rate=20000, ttft=0.0, thinking_tokens=7, answer_tokens=1))
+    await s.start()
+    try:
+        ours, text = await stream_of(s, http)
+    finally:
+        await s.stop()
+    theirs = fixture_events("vllm", "chat_stream_reasoning.sse")
+    assert len(ours) == len(theirs)
+    for mine, real in zip(ours, theirs):
+        if isinstance(real, str):
+            assert mine == real == "[DONE]"
+            continue
+        assert skeleton(mine) == skeleton(real)  # every key, in order, with its type
+        if real["choices"]:
+            assert mine["choices"][0]["delta"].keys() == real["choices"][0]["delta"].keys()
+            assert mine["choices"][0]["finish_reason"] == real["choices"][0]["finish_reason"]
+        assert mine["usage"]["completion_tokens"] == real["usage"]["completion_tokens"]
+        assert mine["usage"]["completion_tokens_details"] == real["usage"]["completion_tokens_details"]
+        assert mine["usage"]["total_tokens"] == mine["usage"]["prompt_tokens"] + mine["usage"]["completion_tokens"]
+    assert by_kind(ours)["stop"]["choices"][0]["delta"] == {} == by_kind(theirs)["stop"]["choices"][0]["delta"]
+    for line in raw_lines(text):
+        assert line == json.dumps(json.loads(line), separators=(",", ":"), ensure_ascii=False)
+
+
+async def test_a_reasoning_model_thinks_about_the_question_then_answers(http):
+    from zorac_tui.demo.thinking import thinking_for
+
+    s = Simulator(SimConfig(rate=20000, ttft=0.0, reasoning_models=[QWEN]))
+    await s.start()
+    try:
+        question = "What is the KV cache?"
+        messages = [{"role": "user", "content": question}]
+        events, _ = await stream_of(s, http, model=QWEN, messages=messages, max_tokens=4000)
+        plain, _ = await stream_of(s, http, messages=messages, max_tokens=4000)
+    finally:
+        await s.stop()
+    thought = delta_texts(events, "reasoning")
+    assert thought == thinking_for(question, answers.KV_CACHE) and 150 <= tokens.count(thought) <= 400
+    assert delta_texts(events, "content") == "\n\n" + answers.KV_CACHE
+    chunks = [e for e in events if isinstance(e, dict) and e["choices"]]
+    keys = [next(iter(e["choices"][0]["delta"])) for e in chunks[1:-1]]
+    n = tokens.count(thought)
+    assert keys == ["reasoning"] * n + ["content"] * (len(keys) - n)  # all thinking first, then the answer
+    counts = [e["usage"]["completion_tokens"] for e in chunks]
+    assert counts[n + 1] == n + 2  # no chunk for the `</think>` token: its count shows on the next
+    assert all(e["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0} for e in chunks)
+    # it ended in content: the finish chunk says so, as in the captured chat_stream_reasoning_inline_close.sse
+    assert by_kind(events)["stop"]["choices"][0]["delta"] == {"content": ""}
+    assert by_kind(fixture_events("vllm", "chat_stream_reasoning_inline_close.sse"))["stop"]["choices"][0]["delta"] \
+        == {"content": ""}
+    assert delta_texts(plain, "reasoning") == "" and delta_texts(plain, "content") == answers.KV_CACHE
+
+
+async def test_max_tokens_can_stop_a_reply_while_it_thinks(sim, http):
+    sim.config.thinking_tokens = 30
+    events, _ = await stream_of(sim, http, max_tokens=10)
+    chunks = [e for e in events if isinstance(e, dict) and e["choices"]]
+    assert [next(iter(e["choices"][0]["delta"])) for e in chunks[1:]] == ["reasoning"] * 10
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length" and chunks[-1]["choices"][0]["delta"]["reasoning"]
+    assert events[-2]["usage"]["completion_tokens"] == 10 and delta_texts(events, "content") == ""
+
+
+@pytest.mark.parametrize(("fmt", "starts"), [("tags", "<think>\n"), ("close-tag", "")])
+async def test_inline_tags_go_in_content_without_parser_fields(sim, http, fmt, starts):
+    sim.config.thinking_tokens, sim.config.thinking_format = 12, fmt
+    events, _ = await stream_of(sim, http)
+    content = delta_texts(events, "content")
+    thought = "".join(tokens.take(tokens.split(content[len(starts):]), 12))
+    assert content == starts + thought + "</think>\n\n" + SEA and "<think>" not in thought
+    assert delta_texts(events, "reasoning") == ""
+    assert all(e["usage"]["completion_tokens_details"] is None for e in events[:-2] if isinstance(e, dict))
+
+
+async def test_older_vllm_field_and_the_non_streamed_reply(sim, http):
+    sim.config.thinking_tokens, sim.config.thinking_format = 5, "reasoning_content"
+    events, _ = await stream_of(sim, http)
+    assert tokens.count(delta_texts(events, "reasoning_content")) == 5 and delta_texts(events, "content")
+    sim.config.thinking_format = "field"
+    status, _, text = await post(http, sim.base_url + "/chat/completions", body(stream=False))
+    message = json.loads(text)["choices"][0]["message"]
+    assert status == 200 and tokens.count(message["reasoning"]) == 5 and message["content"] == "\n\n" + SEA
+
+
+async def test_llamacpp_thinking_is_reasoning_content(llama, http):
+    llama.config.thinking_tokens = 6
+    async with http.post(llama.base_url + "/chat/completions", json=body()) as r:
+        text = await r.text()
+    events = parse_sse(text)
+    assert tokens.count(delta_texts(events, "reasoning_content")) == 6
+    assert delta_texts(events, "content") == "\n\n" + SEA
+    assert '{"reasoning_content": "' in text  # llama-cpp-python's json.dumps style
+    for line in raw_lines(text):
+        assert line == json.dumps(json.loads(line))
+
+
+def test_the_demo_lineup_serves_a_reasoning_model_beside_mistral():
+    cfg = SimConfig.demo()
+    assert cfg.served_models() == [MODEL, QWEN] and cfg.reasoning_models == [QWEN]
+    with pytest.raises(ValueError, match="thinking_format"):
+        SimConfig(thinking_format="xml")

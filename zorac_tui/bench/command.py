@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from zorac_tui.bench.runner import (
+from zorac_tui.bench.results import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -165,9 +165,11 @@ def run(args: argparse.Namespace) -> int:
         if demo:
             from zorac_tui.demo.simulator import SimConfig, SimulatorThread
 
-            # Replies long enough to reach --max-tokens, like a server honouring ignore_eos.
+            # Replies long enough to reach --max-tokens, like a server honouring ignore_eos; the demo's
+            # reasoning model (--model Qwen/Qwen3-14B-AWQ) thinks first.
             answer = max(args.bench_max_tokens, WARMUP_MAX_TOKENS) + 2
-            simulator = SimulatorThread(SimConfig(answer_tokens=answer))
+            lineup = SimConfig.demo()
+            simulator = SimulatorThread(SimConfig(answer_tokens=answer, reasoning_models=lineup.reasoning_models))
             base_url, api_key = simulator.start(), None
         cfg = BenchConfig(base_url=base_url, model=model, model_explicit=explicit, api_key=api_key, runs=args.runs,
                           prompt_tokens=args.prompt_tokens, max_tokens=args.bench_max_tokens,

@@ -11,11 +11,15 @@ without bumping the number. Times in seconds, rates in tokens per second, memory
     settings            {runs, prompt_tokens, max_tokens, concurrency: [..], warmup, ignore_eos}
     prompt              {requested_tokens, tokens, exact, source}
     token_counts        "server" (every count from the server) | "estimated" (chunks counted)
+    definitions         {ttft_s, ttfa_s, thinking_s, decode_tok_s}: what each figure measures, in words
     levels[]            {concurrency,
-                         summary: {ttft_s, decode_tok_s, e2e_s, aggregate_tok_s, prompt_tokens, completion_tokens}
-                                  each {median, min, max} (decode/TTFT/e2e per stream, aggregate per run),
+                         summary: {ttft_s, ttfa_s, thinking_s, decode_tok_s, e2e_s, aggregate_tok_s, prompt_tokens,
+                                   completion_tokens, thinking_tokens, answer_tokens}
+                                  each {median, min, max} (per stream, aggregate per run; ttfa_s/thinking_s
+                                  null for a model that does not think),
                          runs[]: {run, wall_s, aggregate_tok_s, completion_tokens,
-                                  streams[]: {ttft_s, decode_tok_s, e2e_s, prompt_tokens, completion_tokens,
+                                  streams[]: {ttft_s, ttfa_s, thinking_s, decode_tok_s, e2e_s, prompt_tokens,
+                                              completion_tokens, thinking_tokens, answer_tokens,
                                               finish_reason, counts}}}
     gpu                 {available, simulated, note, name, peak_vram_bytes, peak_vram_gib, vram_total_bytes,
                          peak_server_vram_bytes, peak_power_w, power_limit_w, samples}
@@ -35,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zorac_tui import __version__
-from zorac_tui.bench.runner import REQUIRED_DECODE_TOK_S, REQUIRED_TTFT_S, BenchResult
+from zorac_tui.bench.results import REQUIRED_DECODE_TOK_S, REQUIRED_TTFT_S, BenchResult
 from zorac_tui.bench.stats import Summary
 
 SCHEMA = "zorac-tui-bench/1"
@@ -58,6 +62,17 @@ METRICS = (  # (summary key, label, format)
     ("aggregate_tok_s", "aggregate tok/s", "{:.1f}"),
     ("e2e_s", "end-to-end (s)", "{:.2f}"),
 )
+THINKING_METRICS = (  # shown after TTFT when the model thinks
+    ("ttfa_s", "time to first answer (s)", "{:.3f}"),
+    ("thinking_s", "thinking (s)", "{:.3f}"),
+)
+DEFINITIONS = {
+    "ttft_s": "request sent -> first token of any kind (thinking or answer)",
+    "ttfa_s": "request sent -> first answer token (a model that thinks answers after its thinking)",
+    "thinking_s": "first thinking token -> first answer token (or -> the last thinking token when no answer came)",
+    "decode_tok_s": "every generated token after the first, thinking and answer (what the GPU decodes), "
+                    "/ time from the first token to the last; TTFT excluded",
+}
 
 
 # ------------------------------------------------------------------------------------------ JSON
@@ -77,6 +92,7 @@ def to_json(result: BenchResult) -> dict[str, Any]:
         "prompt": {"requested_tokens": result.prompt.target, "tokens": result.prompt.tokens,
                    "exact": result.prompt.exact, "source": result.prompt.source},
         "token_counts": result.token_counts,
+        "definitions": dict(DEFINITIONS),
         "levels": [
             {
                 "concurrency": level.concurrency,
@@ -88,8 +104,10 @@ def to_json(result: BenchResult) -> dict[str, Any]:
                         "aggregate_tok_s": _r(run.aggregate_tok_s),
                         "completion_tokens": run.completion_tokens,
                         "streams": [
-                            {"ttft_s": _r(s.ttft_s), "decode_tok_s": _r(s.decode_tok_s), "e2e_s": _r(s.e2e_s),
+                            {"ttft_s": _r(s.ttft_s), "ttfa_s": _r(s.ttfa_s), "thinking_s": _r(s.thinking_s),
+                             "decode_tok_s": _r(s.decode_tok_s), "e2e_s": _r(s.e2e_s),
                              "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+                             "thinking_tokens": s.thinking_tokens, "answer_tokens": s.answer_tokens,
                              "finish_reason": s.finish_reason, "counts": s.counts}
                             for s in run.streams
                         ],
@@ -110,11 +128,13 @@ def to_json(result: BenchResult) -> dict[str, Any]:
 
 
 def _r(value: float | None) -> float | None:
+    """Rounded to 4 decimals for JSON (None stays None)."""
     return None if value is None else round(value, 4)
 
 
 # ------------------------------------------------------------------------------------------ rows
 def _fmt(value: float | None, pattern: str) -> str:
+    """A figure formatted, or a dash when there is none."""
     return "—" if value is None else pattern.format(value)
 
 
@@ -123,20 +143,43 @@ def _approx(result: BenchResult) -> str:
     return "≈" if result.token_counts != "server" else ""
 
 
+def thinks(result: BenchResult) -> bool:
+    """Whether the model thought in any measured stream."""
+    return any(s.thinking_tokens for lv in result.levels for s in lv.streams)
+
+
 def summary_rows(result: BenchResult) -> list[tuple[str, str, str, str, str]]:
-    """(concurrency, metric, median, min, max) rows — the same table for the terminal and the app."""
+    """(concurrency, metric, median, min, max) rows — the same table for the terminal and the app.
+
+    A model that thinks gets two more rows (time to first answer, thinking time) and a third for
+    its thinking / answer tokens."""
     rows: list[tuple[str, str, str, str, str]] = []
     mark = _approx(result)
+    metrics = METRICS[:1] + THINKING_METRICS + METRICS[1:] if thinks(result) else METRICS
     for level in result.levels:
         summary = level.summary()
-        for i, (key, label, pattern) in enumerate(METRICS):
+        for i, (key, label, pattern) in enumerate(metrics):
             s: Summary = summary[key]
             prefix = mark if key in ("decode_tok_s", "aggregate_tok_s") else ""
             rows.append((str(level.concurrency) if i == 0 else "", label,
                          *(prefix + _fmt(v, pattern) if v is not None else "—" for v in (s.median, s.min, s.max))))
         p, c = summary["prompt_tokens"].median, summary["completion_tokens"].median
         rows.append(("", "tokens in / out (median)", f"{_fmt(p, '{:.0f}')} / {mark}{_fmt(c, '{:.0f}')}", "", ""))
+        if thinks(result):
+            t, a = summary["thinking_tokens"].median, summary["answer_tokens"].median
+            rows.append(("", "tokens thinking / answer (median)",
+                         f"{mark}{_fmt(t, '{:.0f}')} / {mark}{_fmt(a, '{:.0f}')}", "", ""))
     return rows
+
+
+def definition_lines(result: BenchResult) -> list[str]:
+    """What TTFT and decode mean here (and time to first answer and thinking, for a model that thinks)."""
+    lines = ["TTFT: request sent → first token of any kind (thinking or answer). Decode: every generated token "
+             "after the first, thinking and answer, ÷ the time from the first token to the last (TTFT excluded)."]
+    if thinks(result):
+        lines.append("Time to first answer: request sent → first answer token. Thinking: first thinking token → "
+                     "first answer token.")
+    return lines
 
 
 def reference_rows(result: BenchResult) -> list[tuple[str, str, str, str]]:
@@ -206,9 +249,11 @@ def render(result: BenchResult) -> Group:
     table.add_column("metric")
     for name in ("median", "min", "max"):
         table.add_column(name, justify="right")
-    for row in summary_rows(result):
-        table.add_row(*(Text(cell) for cell in row), end_section=row[1].startswith("tokens"))
+    rows = summary_rows(result)
+    for i, row in enumerate(rows):
+        table.add_row(*(Text(cell) for cell in row), end_section=i + 1 == len(rows) or rows[i + 1][0] != "")
     parts.append(table)
+    parts += [Text(line, style="dim") for line in definition_lines(result)]
     ref = Table(box=box.SIMPLE_HEAD, title="Against the reference figures", title_justify="left", pad_edge=False)
     ref.add_column("setup")
     ref.add_column("decode tok/s", justify="right")

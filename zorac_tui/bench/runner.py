@@ -1,12 +1,13 @@
 """The measurement: warm-up, then N runs per concurrency level of streamed chat requests via ChatClient.
 
-Per stream (all times from time.perf_counter()):
-* TTFT = first content chunk − request sent (queueing + prefill + the first token).
-* decode tok/s = tokens after the first ÷ time from the first to the last token, with the server's
-  token counts: (count at the last chunk − count at the first) ÷ (t_last − t_first) when the server
-  sends running counts (vLLM `continuous_usage_stats`), else (completion_tokens − 1) ÷ (t_end − t_first)
-  from the final usage. A server that sends no counts at all gets chunks counted instead, and the result
-  is labelled "estimated". TTFT is never inside the decode rate.
+Per stream, the events go into the app's own ThroughputMeter (core/throughput.py), so the bench and
+the app share one definition of every figure (all times from time.perf_counter()):
+* TTFT = request sent → first token of any kind, thinking or answer (queueing + prefill + the first token).
+* time to first answer = request sent → first answer token; thinking = first thinking token → first
+  answer token (both only for a model that thinks).
+* decode tok/s = every generated token after the first (thinking and answer: what the GPU decodes) ÷
+  time from the first to the last token, with the server's running counts (vLLM
+  `continuous_usage_stats`), else one token per chunk (labelled "estimated"). TTFT is never inside it.
 * end-to-end = last event − request sent.
 
 Per run at concurrency c, c streams start together; aggregate tok/s = all their completion tokens ÷
@@ -20,207 +21,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from zorac_tui.bench.gpu import GpuPeaks, GpuWatch, make_watch
-from zorac_tui.bench.prompt import BuiltPrompt, build_prompt
-from zorac_tui.bench.stats import Summary, summarize
-from zorac_tui.server.events import Delta, Failed, FailureKind, Finished
+from zorac_tui.bench.gpu import GpuWatch, make_watch
+from zorac_tui.bench.prompt import build_prompt
+from zorac_tui.bench.results import (
+    EXIT_CONTEXT,
+    EXIT_FAILED,
+    EXIT_MODEL,
+    EXIT_UNREACHABLE,
+    WARMUP_MAX_TOKENS,
+    BenchConfig,
+    BenchError,
+    BenchProgress,
+    BenchResult,
+    LevelResult,
+    RunResult,
+    ServerDescription,
+    StreamResult,
+)
+from zorac_tui.core.throughput import ThroughputMeter
+from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Recast, StreamEvent
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_MODEL = 4
-EXIT_CONTEXT = 5
+__all__ = ["BenchConfig", "BenchError", "BenchProgress", "BenchResult", "measure_stream", "run_bench",
+           "stream_result"]
 
-REQUIRED_TTFT_S = 1.0  # requirement: time to first token below this
-REQUIRED_DECODE_TOK_S = 30.0  # requirement: decode speed above this (60 preferred)
-WARMUP_MAX_TOKENS = 64
 PROGRESS_INTERVAL_S = 0.1
-
-
-class BenchError(Exception):
-    """The bench cannot run or went wrong: `code` is the exit code, the message one line."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """What to measure and how often."""
-
-    base_url: str
-    model: str | None = None
-    """The model to measure; with `model_explicit` False, the only served model wins over it."""
-    model_explicit: bool = False
-    api_key: str | None = None
-    runs: int = 5
-    prompt_tokens: int = 200
-    max_tokens: int = 500
-    concurrency: tuple[int, ...] = (1, 2, 4, 8)
-    warmup: bool = True
-    simulated: bool = False
-    """The server is the built-in simulator: GPU figures come from SimulatedTelemetry, all labelled SIMULATED."""
-    gpu: bool = True
-    nvml_module: Any = None
-    stall_timeout: float = 60.0
-
-    def check(self) -> None:
-        """Raise BenchError(EXIT_USAGE) for settings that cannot be measured."""
-        if self.runs < 1:
-            raise BenchError(EXIT_USAGE, f"--runs must be at least 1 (got {self.runs})")
-        if self.prompt_tokens < 1:
-            raise BenchError(EXIT_USAGE, f"--prompt-tokens must be at least 1 (got {self.prompt_tokens})")
-        if self.max_tokens < 2:
-            raise BenchError(EXIT_USAGE, f"--max-tokens must be at least 2 to measure decode (got {self.max_tokens})")
-        if not self.concurrency or any(c < 1 for c in self.concurrency):
-            raise BenchError(EXIT_USAGE, "--concurrency needs positive integers, e.g. 1,2,4,8")
-
-
-@dataclass(frozen=True)
-class BenchProgress:
-    """Where the bench stands; `completed`/`total` are tokens (warm-up included)."""
-
-    phase: str  # "probe" | "prompt" | "warmup" | "measure" | "done"
-    description: str
-    completed: int = 0
-    total: int = 0
-    requests_done: int = 0
-    requests_total: int = 0
-
-
-@dataclass(frozen=True)
-class StreamResult:
-    """One request's figures; `counts` is "server" or "estimated" (chunks counted)."""
-
-    ttft_s: float | None
-    decode_tok_s: float | None
-    e2e_s: float
-    prompt_tokens: int | None
-    completion_tokens: int
-    finish_reason: str | None
-    counts: str
-    ended_at: float
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One batch of `concurrency` streams started together."""
-
-    run: int
-    concurrency: int
-    wall_s: float
-    streams: tuple[StreamResult, ...]
-
-    @property
-    def completion_tokens(self) -> int:
-        """Tokens generated by every stream of the batch."""
-        return sum(s.completion_tokens for s in self.streams)
-
-    @property
-    def aggregate_tok_s(self) -> float | None:
-        """Completion tokens of the batch ÷ its wall time."""
-        return self.completion_tokens / self.wall_s if self.wall_s > 0 else None
-
-
-@dataclass(frozen=True)
-class LevelResult:
-    """Every run at one concurrency level."""
-
-    concurrency: int
-    runs: tuple[RunResult, ...]
-
-    @property
-    def streams(self) -> list[StreamResult]:
-        """Every stream of every run."""
-        return [s for r in self.runs for s in r.streams]
-
-    def summary(self) -> dict[str, Summary]:
-        """Median/min/max of each figure: per stream, and aggregate per run."""
-        streams = self.streams
-        return {
-            "ttft_s": summarize(s.ttft_s for s in streams),
-            "decode_tok_s": summarize(s.decode_tok_s for s in streams),
-            "e2e_s": summarize(s.e2e_s for s in streams),
-            "aggregate_tok_s": summarize(r.aggregate_tok_s for r in self.runs),
-            "prompt_tokens": summarize(s.prompt_tokens for s in streams),
-            "completion_tokens": summarize(s.completion_tokens for s in streams),
-        }
-
-
-@dataclass(frozen=True)
-class ServerDescription:
-    """The server and model measured."""
-
-    base_url: str
-    flavor: str
-    version: str | None
-    model: str
-    model_note: str
-    max_model_len: int | None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The requirements (TTFT < 1 s, decode > 30 tok/s) judged on medians at one concurrency level."""
-
-    concurrency: int
-    ttft_s: float | None
-    decode_tok_s: float | None
-
-    @property
-    def ttft_pass(self) -> bool:
-        """TTFT median below the requirement."""
-        return self.ttft_s is not None and self.ttft_s < REQUIRED_TTFT_S
-
-    @property
-    def decode_pass(self) -> bool:
-        """Decode median above the requirement."""
-        return self.decode_tok_s is not None and self.decode_tok_s > REQUIRED_DECODE_TOK_S
-
-    @property
-    def passed(self) -> bool:
-        """Both requirements met."""
-        return self.ttft_pass and self.decode_pass
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    """Everything one bench measured."""
-
-    config: BenchConfig
-    server: ServerDescription
-    prompt: BuiltPrompt
-    levels: tuple[LevelResult, ...]
-    gpu: GpuPeaks
-    started: datetime
-    duration_s: float
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    ignore_eos: bool = False
-
-    @property
-    def simulated(self) -> bool:
-        """Measured against the built-in simulator."""
-        return self.config.simulated
-
-    @property
-    def token_counts(self) -> str:
-        """"server" when every count came from the server, else "estimated"."""
-        streams = [s for lv in self.levels for s in lv.streams]
-        return "estimated" if any(s.counts != "server" for s in streams) else "server"
-
-    def verdict(self) -> Verdict:
-        """Requirements judged at the lowest concurrency measured (1 unless --concurrency omits it)."""
-        level = min(self.levels, key=lambda lv: lv.concurrency)
-        summary = level.summary()
-        return Verdict(level.concurrency, summary["ttft_s"].median, summary["decode_tok_s"].median)
 
 
 # ------------------------------------------------------------------------------------------ progress
@@ -228,6 +56,7 @@ class _Tracker:
     """Counts tokens and requests; calls the callback at most every PROGRESS_INTERVAL_S (or when forced)."""
 
     def __init__(self, callback: Callable[[BenchProgress], Any] | None) -> None:
+        """Nothing counted yet; `callback` gets each BenchProgress (None: nobody listens)."""
         self.callback = callback
         self.phase = "probe"
         self.description = ""
@@ -238,6 +67,7 @@ class _Tracker:
         self._last = 0.0
 
     def emit(self, phase: str | None = None, description: str | None = None, *, force: bool = True) -> None:
+        """Report progress now (unless `force` is off and the last report was under PROGRESS_INTERVAL_S ago)."""
         if phase is not None:
             self.phase = phase
         if description is not None:
@@ -252,6 +82,7 @@ class _Tracker:
                                     self.requests_done, self.requests_total))
 
     def tokens(self, n: int) -> None:
+        """Count `n` more tokens received."""
         if n > 0:
             self.completed += n
             self.emit(force=False)
@@ -307,59 +138,45 @@ def _failure(event: Failed) -> BenchError:
 async def measure_stream(client: Any, model: str, messages: list[dict], max_tokens: int,
                          tracker: _Tracker | None = None, extra: dict | None = None) -> StreamResult:
     """Send one request and time it; raise BenchError when it fails."""
-    first_at = last_at = None
-    first_count = last_count = None
-    pieces = 0
-    counted = 0
-    prompt_tokens: int | None = None
-    finished: Finished | None = None
     kwargs: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
     if extra:
         kwargs["extra_body"] = extra
     sent = time.perf_counter()
-    async for event in client.stream(messages, **kwargs):
+    return await stream_result(client.stream(messages, **kwargs), sent, max_tokens, tracker)
+
+
+async def stream_result(events: AsyncIterator[StreamEvent], sent: float, max_tokens: int,
+                        tracker: _Tracker | None = None) -> StreamResult:
+    """One stream's figures, read by a ThroughputMeter from its events; raise BenchError when it failed."""
+    meter = ThroughputMeter(sent)
+    prompt_tokens: int | None = None
+    finished: Finished | None = None
+    counted = 0
+    async for event in events:
         if isinstance(event, Delta):
-            pieces += 1
-            if first_at is None:
-                first_at, first_count = event.at, event.completion_tokens
-            last_at, last_count = event.at, event.completion_tokens
+            meter.add(event.at, event.completion_tokens, thinking=event.thinking)
             if event.prompt_tokens is not None:
                 prompt_tokens = event.prompt_tokens
             if tracker is not None:
-                now = event.completion_tokens if event.completion_tokens is not None else pieces
-                tracker.tokens(now - counted)
-                counted = max(counted, now)
+                tracker.tokens(meter.tokens - counted)
+                counted = max(counted, meter.tokens)
+        elif isinstance(event, Recast):
+            meter.recast()
         elif isinstance(event, Finished):
             finished = event
+            if event.usage is not None:
+                meter.correct_total(event.usage.completion_tokens)
+                prompt_tokens = event.usage.prompt_tokens
         elif isinstance(event, Failed):
             raise _failure(event)
     assert finished is not None  # the client ends every stream with Finished or Failed
-    usage = finished.usage
-    if usage is not None:
-        prompt_tokens = usage.prompt_tokens
-    end = finished.at
-    ttft = first_at - sent if first_at is not None else None
-    decode: float | None = None
-    counts = "server"
-    if first_count is not None and last_count is not None:
-        completion = usage.completion_tokens if usage is not None else last_count
-        if last_at is not None and first_at is not None and last_at > first_at:
-            decode = (last_count - first_count) / (last_at - first_at)
-    elif usage is not None:
-        completion = usage.completion_tokens
-        t_last = last_at if finished.reason == "length" else end
-        if first_at is not None and t_last is not None and t_last > first_at:
-            decode = (completion - 1) / (t_last - first_at)
-    else:
-        counts = "estimated"
-        completion = pieces
-        if last_at is not None and first_at is not None and last_at > first_at:
-            decode = (pieces - 1) / (last_at - first_at)
     if tracker is not None:
         tracker.tokens(max_tokens - counted)  # a reply that stopped early still completes its share
         tracker.requests_done += 1
         tracker.emit(force=False)
-    return StreamResult(ttft, decode, end - sent, prompt_tokens, completion, finished.reason, counts, end)
+    return StreamResult(meter.ttft_s, meter.average_tok_s(), finished.at - sent, prompt_tokens, meter.tokens,
+                        finished.reason, "estimated" if meter.estimated else "server", finished.at,
+                        thinking_tokens=meter.thinking_tokens, ttfa_s=meter.ttfa_s, thinking_s=meter.thinking_s)
 
 
 async def measure_batch(client: Any, model: str, prompts: list[list[dict]], max_tokens: int, run: int,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import answers, formats, tokens
+from . import answers, formats, thinking, tokens
 from .simulator import MAX_RECORDED, Faults, SimConfig, json_response
 
 if TYPE_CHECKING:
@@ -28,7 +28,9 @@ class Disconnected(Exception):
 
 @dataclass
 class Plan:
-    """What one chat request will produce."""
+    """What one chat request will produce: one piece per token; `kinds` has a letter per piece
+    ("t" thinking, "s" a token with no text of its own, "a" answer) and `field` names the delta
+    field thinking goes in (None: no thinking, or thinking inline in content)."""
 
     model: str
     prompt_ids: list[int]
@@ -38,6 +40,8 @@ class Plan:
     stream: bool
     include_usage: bool
     continuous: bool
+    kinds: str = ""
+    field: str | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -53,13 +57,30 @@ def last_user_text(messages: list[dict]) -> str:
     return tokens.content_text(messages[-1].get("content")) if messages else ""
 
 
-def reply_pieces(cfg: SimConfig, messages: list[dict], eos: int) -> list[str]:
-    """Content tokens of the reply before max_tokens applies."""
-    text = cfg.reply_text if cfg.reply_text is not None else answers.choose(last_user_text(messages))
+def reply_pieces(cfg: SimConfig, messages: list[dict], eos: int, model: str = "",
+                 llamacpp: bool = False) -> tuple[list[str], str, str | None]:
+    """(pieces, kinds, thinking field) of the reply before max_tokens applies (see Plan)."""
+    question = last_user_text(messages)
+    text = cfg.reply_text if cfg.reply_text is not None else answers.choose(question)
     pieces = tokens.split(text)
     if cfg.answer_tokens is not None:
         pieces = tokens.take(pieces, max(0, cfg.answer_tokens - eos))
-    return pieces
+    n = cfg.thinking_tokens
+    if n == 0 or (n is None and model not in cfg.reasoning_models):
+        return pieces, "a" * len(pieces), None
+    thought = tokens.split(thinking.thinking_for(question, text))
+    if n is not None:
+        thought = tokens.take(thought, n)
+    # Qwen3 and DeepSeek-R1 end their thinking so, then answer; a reply with no answer ends inside its thinking.
+    end = ["</think>", "\n\n"] if pieces else []
+    if cfg.thinking_format in ("tags", "close-tag"):
+        head = ["<think>", "\n"] if cfg.thinking_format == "tags" else []
+        inline = head + thought + end + pieces
+        return inline, "a" * len(inline), None
+    field = cfg.thinking_format if cfg.thinking_format != "field" else (
+        "reasoning_content" if llamacpp else "reasoning")
+    # With a reasoning parser, vLLM sends no chunk for the `</think>` token itself; its count shows on the next.
+    return thought + end + pieces, "t" * len(thought) + ("s" + "a" * (1 + len(pieces)) if pieces else ""), field
 
 
 def _bad(body: dict, status: int = 400) -> web.Response:
@@ -129,7 +150,7 @@ def _validate_llamacpp(cfg: SimConfig, body: Any) -> Plan | web.Response:
     stream = bool(body.get("stream"))
     if len(prompt_ids) >= n_ctx:
         if stream:
-            return Plan(model, prompt_ids, [], "overflow", 0, True, False, False)
+            return Plan(model, prompt_ids, [], "overflow", 0, True, False, False, "")
         total = (requested or 0) + len(prompt_ids)
         msg = (f"This model's maximum context length is {n_ctx} tokens. However, you requested {total} tokens "
                f"({len(prompt_ids)} in the messages, {requested} in the completion). Please reduce the length "
@@ -139,18 +160,18 @@ def _validate_llamacpp(cfg: SimConfig, body: Any) -> Plan | web.Response:
     if not isinstance(requested, int) or requested < 1:
         requested = n_ctx
     max_tokens = min(requested, n_ctx - len(prompt_ids))
-    return _finish_plan(cfg, model, messages, prompt_ids, max_tokens, stream, False, False, eos=0)
+    return _finish_plan(cfg, model, messages, prompt_ids, max_tokens, stream, False, False, eos=0, llamacpp=True)
 
 
 def _finish_plan(cfg: SimConfig, model: str, messages: list[dict], prompt_ids: list[int], max_tokens: int,
-                 stream: bool, include_usage: bool, continuous: bool, eos: int) -> Plan:
-    """Cut the reply to max_tokens and decide the finish reason."""
-    pieces = reply_pieces(cfg, messages, eos)
+                 stream: bool, include_usage: bool, continuous: bool, eos: int, llamacpp: bool = False) -> Plan:
+    """Cut the reply to max_tokens (thinking included) and decide the finish reason."""
+    pieces, kinds, field = reply_pieces(cfg, messages, eos, model, llamacpp)
     if max_tokens < len(pieces) + 1:
-        pieces, finish = pieces[:max_tokens], "length"
+        pieces, kinds, finish = pieces[:max_tokens], kinds[:max_tokens], "length"
     else:
         finish = "stop"
-    return Plan(model, prompt_ids, pieces, finish, max_tokens, stream, include_usage, continuous)
+    return Plan(model, prompt_ids, pieces, finish, max_tokens, stream, include_usage, continuous, kinds, field)
 
 
 async def handle_chat(sim: Simulator, request: web.Request) -> web.StreamResponse:
@@ -205,7 +226,7 @@ class Reply:
         self.rid, self.created = rid, int(time.time())
         if self.vllm:
             self.fmt: Any = formats.VllmStream(rid, self.created, plan.model, plan.prompt_tokens,
-                                               plan.include_usage, plan.continuous)
+                                               plan.include_usage, plan.continuous, parser=plan.field is not None)
         else:
             self.fmt = formats.LlamaCppStream(rid, self.created, plan.model)
         self.tracked = sim.metrics.admit(plan.prompt_tokens, plan.max_tokens, t0) if self.vllm else None
@@ -291,33 +312,41 @@ class Reply:
     async def _generate(self) -> None:
         """Produce every token slot on schedule: t_first + shift + i / rate."""
         plan, fmt = self.plan, self.fmt
-        pieces = plan.pieces
         eos_slot = self.vllm and plan.finish == "stop"
-        slots = len(pieces) + (1 if eos_slot else 0)
-        last = slots - 1
+        slots = len(plan.pieces) + (1 if eos_slot else 0)
         if plan.stream:
             self.pending = fmt.role()
         for i in range(slots):
             await self._faults_at()
             await self._wait(self.t_first + self.shift + i / self.rate)
             self.completion += 1
-            if i < len(pieces):
-                if plan.stream:
-                    if self.vllm:
-                        finish = plan.finish if (i == last and plan.finish == "length") else None
-                        await self._write(fmt.content(pieces[i], self.completion, finish), flush=True)
-                    else:
-                        await self._write(fmt.content(pieces[i]), flush=True)
-                self.sent += 1
-                now = _perf()
-                self.sim.last_token_sent_at = now
-                if i == 0:
-                    self.sim.first_token_sent_at = now
+            if i < len(plan.pieces):
+                await self._token(i, plan.finish if i == slots - 1 and plan.finish == "length" else None)
             else:
-                await self._write(fmt.stop(self.completion), flush=True)
+                await self._write(fmt.stop(self.completion, empty=plan.kinds[-1:] == "t"), flush=True)
             self._account(i, _perf())
         if not eos_slot:
             await self._faults_at(final=True)
+
+    async def _token(self, i: int, finish: str | None) -> None:
+        """Send the chunk of token i: answer, thinking, or none for a token with no text of its own."""
+        plan, fmt = self.plan, self.fmt
+        kind = plan.kinds[i] if i < len(plan.kinds) else "a"
+        if kind == "s":
+            if finish is not None and plan.stream and self.vllm:
+                await self._write(fmt.stop(self.completion, finish, empty=True), flush=True)
+            return
+        key = plan.field if kind == "t" and plan.field else "content"
+        if plan.stream:
+            if self.vllm:
+                await self._write(fmt.content(plan.pieces[i], self.completion, finish, key), flush=True)
+            else:
+                await self._write(fmt.content(plan.pieces[i], key), flush=True)
+        self.sent += 1
+        now = _perf()
+        self.sim.last_token_sent_at = now
+        if i == 0:
+            self.sim.first_token_sent_at = now
 
     def _account(self, i: int, now: float) -> None:
         """Engine metrics for the token in slot i."""
@@ -336,15 +365,19 @@ class Reply:
         return self.fmt.finish(self.plan.finish) + formats.DONE
 
     def _whole_reply(self) -> web.Response:
-        """The non-streaming response body."""
+        """The non-streaming response body (thinking in `message.reasoning` when a parser would split it)."""
         plan = self.plan
-        text = "".join(plan.pieces)
+        kinds = plan.kinds or "a" * len(plan.pieces)
+        text = "".join(p for p, k in zip(plan.pieces, kinds) if k == "a")
+        thought = "".join(p for p, k in zip(plan.pieces, kinds) if k == "t") or None
         if self.vllm:
             body = formats.vllm_completion(self.rid, self.created, plan.model, text, plan.finish,
-                                           plan.prompt_tokens, self.completion, not self.faults.no_usage)
+                                           plan.prompt_tokens, self.completion, not self.faults.no_usage, thought)
             return json_response(body)
         body = formats.llamacpp_completion(self.rid, self.created, plan.model, text, plan.finish,
                                            plan.prompt_tokens, self.completion)
+        if thought is not None:
+            body["choices"][0]["message"]["reasoning_content"] = thought
         rid_hex = self.rid[9:].replace("-", "")
         return json_response(body, headers={"openai-processing-ms": str(int((_perf() - self.t0) * 1000)),
                                             "x-request-id": rid_hex})

@@ -55,21 +55,32 @@ def llamacpp_chat_id() -> str:
 
 
 class VllmStream:
-    """Builds the SSE events of one vLLM streamed reply."""
+    """Builds the SSE events of one vLLM streamed reply.
+
+    With `parser` set (a server started with --reasoning-parser), every usage object carries
+    `completion_tokens_details: {"reasoning_tokens": 0}` — 0 however much was reasoning, as vLLM 0.32
+    sends it — and the separate finish chunk of a reply that ended in its reasoning has an empty delta
+    (`chat_stream_reasoning.sse`; one that ended in content has `{"content":""}`).
+    """
 
     def __init__(self, rid: str, created: int, model: str, prompt_tokens: int,
-                 include_usage: bool, continuous: bool):
+                 include_usage: bool, continuous: bool, parser: bool = False):
+        """Prepare the parts every chunk of this reply shares."""
         self.prompt_tokens = prompt_tokens
         self.include_usage = include_usage
         self.continuous = include_usage and continuous
+        self.parser = parser
         self.head = (f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},'
                      f'"model":{compact(model)},"choices":')
-        self._content_head = self.head + '[{"index":0,"delta":{"content":'
+        self._choice_head = self.head + '[{"index":0,"delta":'
 
     def _usage(self, completion: int, details: bool) -> str:
         """The usage object for a running count."""
         p = self.prompt_tokens
-        tail = ',"completion_tokens_details":null' if details else ""
+        if self.parser:
+            tail = ',"completion_tokens_details":{"reasoning_tokens":0}'
+        else:
+            tail = ',"completion_tokens_details":null' if details else ""
         return f'{{"prompt_tokens":{p},"total_tokens":{p + completion},"completion_tokens":{completion}{tail}}}'
 
     def role(self) -> bytes:
@@ -78,8 +89,13 @@ class VllmStream:
         return (self.head + '[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
                 f'"finish_reason":null}}]{usage},"prompt_token_ids":null,"prompt_text":null}}\n\n').encode()
 
-    def content(self, text: str, completion: int, finish: str | None = None) -> bytes:
-        """A content chunk; completion is the running completion token count after it."""
+    def content(self, text: str, completion: int, finish: str | None = None, key: str = "content") -> bytes:
+        """A content chunk (or a `key` chunk: "reasoning", "reasoning_content"); completion is the running
+        completion token count after it."""
+        return self._chunk(f'{{"{key}":{json.dumps(text, ensure_ascii=False)}}}', completion, finish)
+
+    def _chunk(self, delta: str, completion: int, finish: str | None) -> bytes:
+        """A chunk with one choice holding `delta` (JSON text)."""
         if finish is None:
             mid = '},"logprobs":null,"finish_reason":null,"token_ids":null}]'
         else:
@@ -90,11 +106,12 @@ class VllmStream:
             tail = f',"system_fingerprint":"{SYSTEM_FINGERPRINT}"}}\n\n'
         else:
             tail = "}\n\n"
-        return (self._content_head + json.dumps(text, ensure_ascii=False) + mid + tail).encode()
+        return (self._choice_head + delta[:-1] + mid + tail).encode()
 
-    def stop(self, completion: int) -> bytes:
-        """The separate finish chunk of a reply that ended by itself."""
-        return self.content("", completion, "stop")
+    def stop(self, completion: int, reason: str = "stop", empty: bool = False) -> bytes:
+        """The separate finish chunk of a reply that ended by itself (or by `reason` on a token with no text);
+        `empty`: a reasoning parser had nothing to say for it (the reply ended in thinking, or on `</think>`)."""
+        return self._chunk("{}" if empty and self.parser else '{"content":""}', completion, reason)
 
     def usage(self, completion: int) -> bytes:
         """The final include_usage chunk with empty choices."""
@@ -108,6 +125,7 @@ class LlamaCppStream:
     """Builds the SSE events of one llama-cpp-python streamed reply (json.dumps default style)."""
 
     def __init__(self, rid: str, created: int, model: str):
+        """Prepare the parts every chunk of this reply shares."""
         self.head = (f'data: {{"id": "{rid}", "model": {json.dumps(model)}, "created": {created}, '
                      '"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": ')
 
@@ -115,9 +133,9 @@ class LlamaCppStream:
         """The first chunk: role only."""
         return (self.head + '{"role": "assistant"}, "logprobs": null, "finish_reason": null}]}\n\n').encode()
 
-    def content(self, text: str) -> bytes:
-        """A content chunk."""
-        return (self.head + '{"content": ' + json.dumps(text)
+    def content(self, text: str, key: str = "content") -> bytes:
+        """A content chunk (or a `key` chunk: "reasoning_content")."""
+        return (self.head + f'{{"{key}": ' + json.dumps(text)
                 + '}, "logprobs": null, "finish_reason": null}]}\n\n').encode()
 
     def finish(self, reason: str) -> bytes:
@@ -126,7 +144,7 @@ class LlamaCppStream:
 
 
 def vllm_completion(rid: str, created: int, model: str, text: str, finish: str,
-                    prompt: int, completion: int, with_usage: bool = True) -> dict:
+                    prompt: int, completion: int, with_usage: bool = True, reasoning: str | None = None) -> dict:
     """A vLLM non-streaming chat completion."""
     usage = {"prompt_tokens": prompt, "total_tokens": prompt + completion, "completion_tokens": completion,
              "prompt_tokens_details": None, "completion_tokens_details": None} if with_usage else None
@@ -135,7 +153,7 @@ def vllm_completion(rid: str, created: int, model: str, text: str, finish: str,
         "choices": [{
             "index": 0,
             "message": {"role": "assistant", "content": text, "refusal": None, "annotations": None,
-                        "audio": None, "function_call": None, "reasoning": None},
+                        "audio": None, "function_call": None, "reasoning": reasoning},
             "logprobs": None, "finish_reason": finish, "stop_reason": None, "token_ids": None,
             "routed_experts": None,
         }],

@@ -20,6 +20,8 @@ from . import formats, tokens
 from .metrics import EngineMetrics
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DEMO_REASONING_MODEL = "Qwen/Qwen3-14B-AWQ"
+THINKING_FORMATS = ("field", "reasoning", "reasoning_content", "tags", "close-tag")
 VLLM_VERSION = "0.32.0"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,10 +54,37 @@ class SimConfig:
     reply_text: str | None = None
     faults: Faults = field(default_factory=Faults)
     api_key: str | None = None
+    reasoning_models: list[str] = field(default_factory=list)
+    """Served models that think before they answer (besides `model` and `extra_models`)."""
+    thinking_tokens: int | None = None
+    """Thinking per reply: None = a reasoning model thinks about the question (a few hundred tokens) and the
+    others do not; a number = exactly that many thinking tokens in every reply, whatever the model (0: none).
+    Two tokens end it (`</think>` and a blank line) before the answer; a reply with no answer tokens
+    (`answer_tokens` 1 on vLLM: only end-of-sequence) stops inside its thinking, as the captured one does."""
+    thinking_format: str = "field"
+    """How thinking goes on the wire: "field" = the profile's own (vLLM `delta.reasoning` with usage
+    `completion_tokens_details`, as vLLM 0.32 with --reasoning-parser; llamacpp `reasoning_content`),
+    "reasoning" / "reasoning_content" = that delta field, "tags" = `<think>…</think>` inline in content
+    (no reasoning parser), "close-tag" = content that starts inside thinking: only `</think>`."""
+
+    def __post_init__(self) -> None:
+        """Refuse a thinking format the simulator does not know."""
+        if self.thinking_format not in THINKING_FORMATS:
+            raise ValueError(f"thinking_format must be one of {', '.join(THINKING_FORMATS)}, "
+                             f"not {self.thinking_format!r}")
+
+    @classmethod
+    def demo(cls) -> SimConfig:
+        """The --demo lineup: the reference Mistral model, and a reasoning model beside it."""
+        return cls(reasoning_models=[DEMO_REASONING_MODEL])
 
     def served_models(self) -> list[str]:
         """Every model id the server answers to."""
-        return [self.model, *[m for m in self.extra_models if m != self.model]]
+        ids = [self.model]
+        for m in [*self.extra_models, *self.reasoning_models]:
+            if m not in ids:
+                ids.append(m)
+        return ids
 
 
 def json_response(obj: object, status: int = 200, compact: bool = True,
@@ -247,7 +276,8 @@ class SimulatorThread:
     """A Simulator on its own event loop in a daemon thread."""
 
     def __init__(self, config: SimConfig | None = None):
-        self.simulator = Simulator(config)
+        """`config` None serves the --demo lineup (SimConfig.demo())."""
+        self.simulator = Simulator(config or SimConfig.demo())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 

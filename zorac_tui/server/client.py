@@ -1,39 +1,42 @@
 """Streaming chat client: one request in, typed events out (Started, Delta…, Finished | Failed).
 
-Built on the openai SDK's AsyncOpenAI (3.x, on httpx2) with `max_retries=0`. Tested
-against replayed vLLM 0.32 / llama-cpp-python captures, the SDK is reliable enough
-for every failure this client must tell apart, so no hand-written SSE reader is needed:
+Built on the openai SDK's AsyncOpenAI (3.x, on httpx2) with `max_retries=0` for transport,
+timeouts and HTTP-error classification, but the body is read raw (`with_streaming_response`)
+and parsed here (server/sse.py + json.loads): the SDK's per-chunk pydantic objects cost about
+half of the client's CPU per chunk (benchmarks/client_cost.py). Tested against replayed vLLM 0.32 /
+llama-cpp-python captures, every failure this client must tell apart is distinguishable:
 
 * HTTP errors come as `APIStatusError` with the (already read) response: we extract
   the server's own message ourselves from `response.text` (JSON or plain text).
-* A stall (no bytes for `stall_timeout` s, before or after the headers) is httpx2's
-  read timeout, surfaced as `APITimeoutError` — a subclass of `APIConnectionError`,
-  so it is checked first.
-* A connection cut mid-body is `APIConnectionError` caused by httpx2's
-  `RemoteProtocolError` ("incomplete chunked read"); a refused connection is
-  `APIConnectionError` caused by `ConnectError`.
-* A chunk that is not JSON escapes the SDK as a bare `json.JSONDecodeError`. A chunk
-  that is JSON but of the wrong shape is NOT rejected by the SDK (it builds models
-  without validation and passes lists/strings through), so we check the shape here.
-* A body that ends without `[DONE]` just ends the SDK iterator silently; we call that
-  TRUNCATED when no finish_reason was seen (llama.cpp's over-long prompt in streaming
-  mode gives 200 + SSE headers and an empty body). The SDK stops at `[DONE]`, so a
-  stream with [DONE] but no finish_reason is also TRUNCATED.
-* A `data: {"error": …}` event mid-stream is raised as a plain `APIError`.
+* A stall (no bytes for `stall_timeout` s) is httpx2's read timeout: `APITimeoutError` before
+  the headers, `httpx2.TimeoutException` while reading the body.
+* A connection cut mid-body is httpx2's `RemoteProtocolError` ("incomplete chunked read", a
+  `RequestError`); a refused connection is `APIConnectionError` caused by `ConnectError`.
+* A chunk that is not JSON is a `json.JSONDecodeError`; one that is not UTF-8 a
+  `UnicodeDecodeError`. A chunk that is JSON but of the wrong shape is checked here.
+* A body that ends without `[DONE]` is TRUNCATED when no finish_reason was seen (llama.cpp's
+  over-long prompt in streaming mode gives 200 + SSE headers and an empty body). Reading stops at
+  `[DONE]`, so a stream with [DONE] but no finish_reason is also TRUNCATED.
+* A `data: {"error": …}` event mid-stream is the server's error (HTTP, or CONTEXT by its words).
 
 Once a finish_reason has arrived, a later failure (cut before the usage chunk or
 [DONE]) still ends in Finished: the reply itself is complete. Cancellation
 (`asyncio.CancelledError`) is never swallowed; the HTTP response is closed first.
 Proxy variables (HTTP_PROXY…) are ignored for loopback URLs.
+
+Thinking (reasoning models) is read in all three shapes servers send it: `delta.reasoning`
+(vLLM ≥ 0.10 with `--reasoning-parser`), `delta.reasoning_content` (llama.cpp's server, older
+vLLM, hosted APIs) and `<think>…</think>` inline in `delta.content` (core/reasoning.py). The
+server's `reasoning_tokens` figure is not used (vLLM 0.32 reports 0 for all-thinking replies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -42,61 +45,20 @@ try:  # openai >= 3 runs on httpx2; older releases on httpx (same class names)
     import httpx2
 except ImportError:  # pragma: no cover - depends on the installed openai
     import httpx as httpx2  # type: ignore[no-redef]
-from openai.types.chat import ChatCompletionChunk
 
 from zorac_tui.server import errors as E
-from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Started, StreamEvent, Usage
+from zorac_tui.server.chunks import ChunkReader, Malformed, ServerError
+from zorac_tui.server.events import Failed, FailureKind, Finished, Started, StreamEvent
+from zorac_tui.server.sse import SseDecoder
 
 _NO_KEY = "EMPTY"  # vLLM's convention when the server runs without --api-key
 _CONNECT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol, httpx2.InvalidURL)
-
-
-@dataclass
-class _Progress:
-    """What has arrived so far in one stream."""
-
-    pieces: int = 0
-    server_completion: int | None = None
-    prompt: int | None = None
-    total: int | None = None
-    reason: str | None = None
-
-    @property
-    def count(self) -> int:
-        """Tokens so far: the server's count when known, else the number of text pieces."""
-        return self.server_completion if self.server_completion is not None else self.pieces
-
-    @property
-    def exact(self) -> bool:
-        """Whether `count` comes from the server."""
-        return self.server_completion is not None
-
-    def usage(self) -> Usage | None:
-        """The last usage the server reported, if any."""
-        if self.server_completion is None or self.prompt is None:
-            return None
-        total = self.total if self.total is not None else self.prompt + self.server_completion
-        return Usage(prompt_tokens=self.prompt, completion_tokens=self.server_completion, total_tokens=total)
-
-
-class _Malformed(Exception):
-    """A chunk of the wrong shape; the argument says what was wrong."""
-
-
-def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or a plain dict (None when absent)."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _int(value: Any) -> int | None:
-    """An int field, None when absent; a non-integer is a shape error."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Malformed(f"a usage count that is not an integer ({value!r})")
-    return value
+_DRAIN_S = 0.1  # after [DONE], read the body's end this long so the connection can be reused
+try:  # the SDK maps these to "connection lost" as well (TLS and AnyIO stream ends)
+    from anyio import EndOfStream as _EndOfStream
+except ImportError:  # pragma: no cover - anyio comes with httpx2
+    _EndOfStream = ssl.SSLError  # type: ignore[assignment,misc]
+_LOST = (httpx2.RequestError, ssl.SSLError, _EndOfStream)
 
 
 class ChatClient:
@@ -180,32 +142,21 @@ class ChatClient:
 
         `extra_body` carries server-specific sampling parameters (e.g. vLLM's `ignore_eos`).
         """
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
-        }
-        if max_tokens is not None:
-            kwargs["max_tokens"] = max_tokens
-        if temperature is not None:
-            kwargs["temperature"] = temperature
-        if extra_body:
-            kwargs["extra_body"] = extra_body
+        kwargs = _request(messages, model, max_tokens, temperature, extra_body)
         try:
-            sdk_stream = await self._client().chat.completions.create(**kwargs)
+            raw = await self._client().chat.completions.with_streaming_response.create(**kwargs).__aenter__()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             yield self._before_start(exc)
             return
-        progress = _Progress()
-        chunks = sdk_stream.__aiter__()
+        response = raw.http_response
+        progress = ChunkReader()
+        chunks = response.aiter_bytes()
         try:
             yield Started(model=model, at=time.perf_counter())
-            ctype = sdk_stream.response.headers.get("content-type", "")
-            if ctype.startswith("application/json"):
-                body = (await sdk_stream.response.aread()).decode("utf-8", "replace")
+            if response.headers.get("content-type", "").startswith("application/json"):
+                body = (await response.aread()).decode("utf-8", "replace")
                 said, _code = E.server_message(body)
                 yield self._failed(
                     FailureKind.MALFORMED,
@@ -213,9 +164,10 @@ class ChatClient:
                     detail=body[:2000],
                 )
                 return
-            async for chunk in chunks:
-                for event in self._events(chunk, progress):
-                    yield event
+            async for event in self._read(chunks, progress):
+                yield event
+            for event in progress.flush():
+                yield event
             if progress.reason is not None:
                 yield Finished(reason=progress.reason, usage=progress.usage(), at=time.perf_counter())
             else:
@@ -223,57 +175,25 @@ class ChatClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            for event in progress.flush():  # text held back for a possible tag is kept too
+                yield event
             if progress.reason is not None:
                 yield Finished(reason=progress.reason, usage=progress.usage(), at=time.perf_counter())
             else:
                 yield self._during(exc, progress)
         finally:
-            await _close(chunks, sdk_stream)
+            await _close(chunks, response)
 
-    def _events(self, chunk: Any, progress: _Progress) -> list[StreamEvent]:
-        """Turn one SDK chunk into Delta events, updating `progress`; raises _Malformed."""
-        if not isinstance(chunk, ChatCompletionChunk):
-            raise _Malformed(f"a chunk that is not a JSON object ({type(chunk).__name__})")
-        usage = _get(chunk, "usage")
-        if usage is not None:
-            if not isinstance(usage, (dict, openai.BaseModel)):
-                raise _Malformed("a usage field that is not an object")
-            completion = _int(_get(usage, "completion_tokens"))
-            prompt = _int(_get(usage, "prompt_tokens"))
-            if completion is not None:
-                progress.server_completion = completion
-            if prompt is not None:
-                progress.prompt = prompt
-            progress.total = _int(_get(usage, "total_tokens"))
-        choices = _get(chunk, "choices")
-        if choices is None:
-            choices = []
-        if not isinstance(choices, list):
-            raise _Malformed("a chunk whose choices is not a list")
-        events: list[StreamEvent] = []
-        for choice in choices[:1]:  # one reply per request (n=1)
-            if not isinstance(choice, (dict, openai.BaseModel)):
-                raise _Malformed("a choice that is not an object")
-            delta = _get(choice, "delta")
-            content = _get(delta, "content") if delta is not None else None
-            if content is not None and not isinstance(content, str):
-                raise _Malformed("a delta whose content is not text")
-            if content:
-                progress.pieces += 1
-                events.append(
-                    Delta(
-                        text=content,
-                        at=time.perf_counter(),
-                        completion_tokens=progress.server_completion if usage is not None else None,
-                        prompt_tokens=progress.prompt if usage is not None else None,
-                    )
-                )
-            reason = _get(choice, "finish_reason")
-            if reason is not None:
-                if not isinstance(reason, str):
-                    raise _Malformed("a finish_reason that is not text")
-                progress.reason = reason
-        return events
+    async def _read(self, chunks: AsyncIterator[bytes], progress: ChunkReader) -> AsyncIterator[StreamEvent]:
+        """Every event of the body up to [DONE] (then its end is drained for connection reuse)."""
+        decoder = SseDecoder()
+        async for data in chunks:
+            for text in decoder.feed(data):
+                if text.startswith("[DONE]"):
+                    await _drain(chunks)
+                    return
+                for event in progress.events(json.loads(text)):
+                    yield event
 
     def _before_start(self, exc: Exception) -> Failed:
         """The Failed event for an exception raised before the response headers arrived."""
@@ -314,44 +234,63 @@ class ChatClient:
             return self._failed(FailureKind.CONTEXT, E.context_message(said), status=status, detail=said)
         return self._failed(FailureKind.HTTP, E.http_message(status, said), status=status, detail=body)
 
-    def _during(self, exc: Exception, progress: _Progress) -> Failed:
+    def _during(self, exc: Exception, progress: ChunkReader) -> Failed:
         """The Failed event for an exception raised while reading the stream."""
         n, exact = progress.count, progress.exact
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(exc, openai.APITimeoutError):
-            return self._failed(
-                FailureKind.STALLED, E.stalled_message(self.stall_timeout, n, exact), detail=repr(cause)
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return self._failed(FailureKind.DROPPED, E.dropped_message(n, exact), detail=repr(cause))
+        if isinstance(exc, httpx2.TimeoutException):
+            return self._failed(FailureKind.STALLED, E.stalled_message(self.stall_timeout, n, exact), detail=repr(exc))
+        if isinstance(exc, _LOST):
+            return self._failed(FailureKind.DROPPED, E.dropped_message(n, exact), detail=repr(exc))
         if isinstance(exc, json.JSONDecodeError):
             return self._failed(
                 FailureKind.MALFORMED,
                 E.malformed_message("a chunk that is not valid JSON", n, exact),
                 detail=f"{exc}: {exc.doc[:2000]}",
             )
-        if isinstance(exc, _Malformed):
+        if isinstance(exc, Malformed):
             return self._failed(FailureKind.MALFORMED, E.malformed_message(str(exc), n, exact))
-        if isinstance(exc, UnicodeDecodeError):  # the SDK decodes each SSE line strictly
+        if isinstance(exc, UnicodeDecodeError):
             what = "a chunk that is not valid UTF-8"
             return self._failed(FailureKind.MALFORMED, E.malformed_message(what, n, exact), detail=repr(exc))
-        if isinstance(exc, openai.APIError):  # a `data: {"error": …}` event mid-stream
-            said, code = E.message_from_doc({"error": exc.body} if exc.body is not None else exc.message)
-            said = said or exc.message
-            status = code if isinstance(code, int) and not isinstance(code, bool) else None
-            if E.is_context_error(said, code):
-                return self._failed(FailureKind.CONTEXT, E.context_message(said), status=status, detail=said)
-            return self._failed(
-                FailureKind.HTTP,
-                f"The server reported an error mid-reply: {E.one_line(said, 180)} — see the server's log",
-                status=status,
-                detail=said,
-            )
+        if isinstance(exc, ServerError):
+            return self._server_error(exc.body)
         return self._failed(
             FailureKind.MALFORMED,
             E.malformed_message(f"something unexpected ({type(exc).__name__}: {exc})", n, exact),
             detail=repr(exc),
         )
+
+    def _server_error(self, body: Any) -> Failed:
+        """HTTP or CONTEXT for a `data: {"error": …}` event, in the server's words."""
+        said, code = E.message_from_doc({"error": body})
+        said = said or "An error occurred during streaming"
+        status = code if isinstance(code, int) and not isinstance(code, bool) else None
+        if E.is_context_error(said, code):
+            return self._failed(FailureKind.CONTEXT, E.context_message(said), status=status, detail=said)
+        return self._failed(
+            FailureKind.HTTP,
+            f"The server reported an error mid-reply: {E.one_line(said, 180)} — see the server's log",
+            status=status,
+            detail=said,
+        )
+
+
+def _request(messages: list[dict], model: str, max_tokens: int | None, temperature: float | None,
+             extra_body: dict[str, Any] | None) -> dict[str, Any]:
+    """The SDK arguments of one streamed chat request (with per-chunk usage)."""
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+    }
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if extra_body:
+        kwargs["extra_body"] = extra_body
+    return kwargs
 
 
 def _reason(exc: BaseException) -> str:
@@ -362,16 +301,25 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-async def _close(chunks: AsyncIterator[Any], sdk_stream: openai.AsyncStream[Any]) -> None:
-    """Close the SDK's iterators and the HTTP response (also when cancelled)."""
-    for gen in (chunks, getattr(sdk_stream, "_iterator", None)):
-        aclose = getattr(gen, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                pass
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (normally just the end of the body) for at most _DRAIN_S."""
     try:
-        await sdk_stream.close()
+        async with asyncio.timeout(_DRAIN_S):
+            async for _ in chunks:
+                pass
+    except (TimeoutError, *_LOST):
+        pass
+
+
+async def _close(chunks: AsyncIterator[bytes], response: Any) -> None:
+    """Close the body iterator and the HTTP response (also when cancelled)."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            pass
+    try:
+        await response.aclose()
     except Exception:
         pass

@@ -25,16 +25,28 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """A piece of reply text.
+    """A piece of reply text: the model's thinking when `thinking` is set, else its answer.
 
-    `completion_tokens` is the server's running count when it sends per-chunk usage
-    (vLLM `continuous_usage_stats`), else None. `at` is time.perf_counter() on arrival.
+    `completion_tokens` is the server's running count (thinking and answer together) when it
+    sends per-chunk usage (vLLM `continuous_usage_stats`), else None; one chunk may give two
+    Deltas (the end of the thinking and the start of the answer) that carry the same count.
+    `at` is time.perf_counter() on arrival.
     """
 
     text: str
     at: float
     completion_tokens: int | None = None
     prompt_tokens: int | None = None
+    thinking: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recast:
+    """Everything streamed as answer so far was thinking (a reply that began inside `<think>`
+    with only a closing `</think>`, as DeepSeek-R1-style templates do); at most once per reply,
+    before the Deltas of the chunk that showed it."""
+
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,4 +82,4 @@ class Failed:
     detail: str | None = None
 
 
-StreamEvent = Started | Delta | Finished | Failed
+StreamEvent = Started | Delta | Recast | Finished | Failed
