@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from zorac_tui.config import ConfigError, Settings
-from zorac_tui.core.conversation import Conversation, Message, Status
+from zorac_tui.core.conversation import Conversation, Message, Status, seconds
 from zorac_tui.core.summarize import apply_summary
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui import palette, pieces
@@ -258,14 +258,22 @@ class MainScreen(Screen[None]):
                              level="warning")
 
     def on_reply_session_progress(self, event: ReplySession.Progress) -> None:
-        """Live figures in the sidebar and under the reply."""
+        """Live figures in the sidebar and under the reply (and on its thinking fold while it thinks)."""
         reading = event.reading
         self.sidebar.show_live(reading)
-        if reading.ttft_s is not None:
-            approx = "≈" if reading.estimated else ""
-            rate = fmt_rate(reading.live_tok_s, reading.estimated)
-            self.pane.set_live_footer(event.message, f"{rate} · {approx}{reading.tokens:,} tokens · "
-                                                     f"TTFT {fmt_ms(reading.ttft_s)} · Esc cancels")
+        if reading.ttft_s is None:
+            return
+        approx = "≈" if reading.estimated else ""
+        split = ""
+        thinking_line = None
+        if reading.thinking_tokens:
+            split = f" (thinking {reading.thinking_tokens:,} · answer {reading.answer_tokens:,})"
+            took = seconds(reading.thinking_s) if reading.thinking_s is not None else "…"
+            thinking_line = (f"Thought for {took} · {reading.thinking_tokens:,} tokens" if reading.answer_tokens
+                             else f"Thinking… {took} · {reading.thinking_tokens:,} tokens")
+        rate = fmt_rate(reading.live_tok_s, reading.estimated)
+        self.pane.set_live_footer(event.message, f"{rate} · {approx}{reading.tokens:,} tokens{split} · "
+                                                 f"TTFT {fmt_ms(reading.ttft_s)} · Esc cancels", thinking_line)
 
     async def on_reply_session_finished(self, event: ReplySession.Finished) -> None:
         """Settle the reply; reconnect, learn the window or summarize as its outcome says; recount."""
@@ -459,7 +467,8 @@ class MainScreen(Screen[None]):
         if self.reply.streaming or not self.conversation.messages:
             return
         last = self.conversation.messages[-1]
-        if last.role == "assistant" and last.status in (Status.ERROR, Status.CANCELLED):
+        if last.role == "assistant" and (last.status in (Status.ERROR, Status.CANCELLED, Status.INTERRUPTED)
+                                         or not last.content.strip()):  # failed, stopped, or only thought
             self.conversation.messages.pop()
             self.persistence.forget(last)
             self.pane.remove_message(last)

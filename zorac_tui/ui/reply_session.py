@@ -227,7 +227,9 @@ class ReplySession(Widget):
             reading = meter.reading()
             message.stats = ReplyStats(completion_tokens=reading.tokens, prompt_tokens=outcome.prompt_tokens,
                                        decode_tok_s=reading.average_tok_s, ttft_s=reading.ttft_s,
-                                       estimated=reading.estimated)
+                                       estimated=reading.estimated or reading.split_estimated,
+                                       thinking_tokens=reading.thinking_tokens or None, ttfa_s=reading.ttfa_s,
+                                       thinking_s=reading.thinking_s)
         self.saver.save(message, conversation)
         self.post_message(self.Finished(conversation, message, outcome, payload, reading))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import StreamSanitizer
 from zorac_tui.core.throughput import ThroughputMeter
-from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, StreamEvent
+from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Recast, StreamEvent
 
 
 @dataclass
@@ -24,16 +24,24 @@ class StreamOutcome:
 
 
 async def pump(events: AsyncIterator[StreamEvent], message: Message, meter: ThroughputMeter) -> StreamOutcome:
-    """Append every delta to `message` (made displayable), measure it, and report how the stream ended."""
+    """Append every delta to `message` (answer to its content, thinking to its thinking; made displayable),
+    measure it, and report how the stream ended (cancel included)."""
     outcome = StreamOutcome()
-    sanitizer = StreamSanitizer()
+    sanitizer, thoughts = StreamSanitizer(), StreamSanitizer()
     try:
         async for event in events:
             if isinstance(event, Delta):
-                message.content += sanitizer.feed(event.text)
-                meter.add(event.at, event.completion_tokens)
+                if event.thinking:
+                    message.thinking += thoughts.feed(event.text)
+                else:
+                    message.content += sanitizer.feed(event.text)
+                meter.add(event.at, event.completion_tokens, thinking=event.thinking)
                 if event.prompt_tokens is not None:
                     outcome.prompt_tokens = event.prompt_tokens
+            elif isinstance(event, Recast):  # the reply began inside <think>: its "answer" so far was thinking
+                message.thinking += message.content + thoughts.flush() + sanitizer.flush()
+                message.content = ""
+                meter.recast()
             elif isinstance(event, Finished):
                 outcome.status, outcome.error = Status.COMPLETE, None
                 if event.usage is not None:
@@ -46,4 +54,5 @@ async def pump(events: AsyncIterator[StreamEvent], message: Message, meter: Thro
     except asyncio.CancelledError:
         outcome.status, outcome.error, outcome.failure = Status.CANCELLED, None, FailureKind.CANCELLED
     message.content += sanitizer.flush()
+    message.thinking += thoughts.flush()
     return outcome

@@ -28,6 +28,18 @@ def fmt_rate(rate: float | None, estimated: bool = False) -> str:
     return f"{'≈' if estimated else ''}{rate:.1f} tok/s"
 
 
+def split_lines(reading: ThroughputReading, narrow: bool) -> Text:
+    """'thinking N · answer M' when the model thought (every generated token counts in the rate)."""
+    text = Text()
+    if reading.thinking_tokens:
+        approx = "≈" if reading.split_estimated else ""
+        text.append("      think " if narrow else "      thinking ", style="dim")
+        text.append(f"{approx}{reading.thinking_tokens:,}")
+        text.append("\n      answer " if narrow else " · answer ", style="dim")
+        text.append(f"{approx}{reading.answer_tokens:,}\n")
+    return text
+
+
 class ThroughputPanel(SteadyStatic):
     """Shows the ThroughputMeter's readings; updated by the app, never polls."""
 
@@ -73,8 +85,12 @@ class ThroughputPanel(SteadyStatic):
             text.append("now   ", style="dim")
             text.append(fmt_rate(live.live_tok_s, live.estimated), style="bold cyan")
             text.append(f"{tokens_after}{'≈' if live.estimated else ''}{live.tokens:,} tok\n")  # ≈: per chunk
+            text.append_text(split_lines(live, narrow))
             text.append("TTFT  ", style="dim")
             text.append(fmt_ms(live.ttft_s) + ("\n" if narrow else " (this reply)\n"))
+            if live.thinking_tokens:
+                text.append("1st answer " if not narrow else "answer ", style="dim")
+                text.append(f"{fmt_ms(live.ttfa_s)}\n")
             text.append_text(sparkline(list(self.live_history), width))
             text.append("\n")
         else:
@@ -85,8 +101,12 @@ class ThroughputPanel(SteadyStatic):
             text.append("last  ", style="dim")
             text.append(fmt_rate(last.average_tok_s, last.estimated), style="bold")
             text.append(f"{tokens_after if narrow else ' · '}{'≈' if last.estimated else ''}{last.tokens:,} tok\n")
+            text.append_text(split_lines(last, narrow))
             text.append("TTFT  ", style="dim")
             text.append(f"{fmt_ms(last.ttft_s)}\n")
+            if last.thinking_tokens:
+                text.append("1st answer " if not narrow else "answer ", style="dim")
+                text.append(f"{fmt_ms(last.ttfa_s)}\n")
         if self.history:
             text.append("replies ", style="dim")
             text.append_text(sparkline(list(self.history), width - 8, style="green"))
