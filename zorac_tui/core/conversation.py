@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 
@@ -95,6 +95,10 @@ class Message:
         if self.role in ("assistant", "summary"):
             return bool(self.content.strip()) and self.status != Status.ERROR
         return False
+
+    def copied(self) -> Message:
+        """A copy for another conversation (a fork): same text, thinking and figures, not yet stored."""
+        return replace(self, db_id=None, uid=next(_ids), versions=[], archived=[m.copied() for m in self.archived])
 
     @property
     def version_label(self) -> str | None:

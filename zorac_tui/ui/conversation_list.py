@@ -1,4 +1,4 @@
-"""The conversation list pane: type to filter, Enter opens, r renames, d deletes (with confirmation)."""
+"""The conversation list pane: type to search titles and every message, Enter opens, r renames, d deletes."""
 
 from __future__ import annotations
 
@@ -34,6 +34,28 @@ def row_prompt(row: Any, width: int = 30) -> Text:
 
 
 MAX_SHOWN = 500  # options in the list at once; more matches are reached by typing a filter
+SEARCH_FROM = 2  # letters typed before every message is searched (fewer: titles only, in memory)
+WHERE = {"title": "title", "message": "", "thinking": "in its thinking", "archived": "archived by a summary",
+         "other version": "in another version"}
+
+
+def hit_prompt(hit: Any, width: int = 30) -> Text:
+    """One search hit: title, where it matched, and the snippet with the matched words marked (plain text)."""
+    text = Text(no_wrap=False, overflow="fold")
+    text.append((hit.title or "Untitled")[:width], style="bold")
+    label = WHERE.get(hit.where, hit.where)
+    text.append(f"\n{when(hit.updated)}{' · ' + label if label else ''}", style="dim")
+    if hit.where != "title":
+        text.append("\n")
+        for part, matched in hit.snippet:
+            text.append(part, style="bold reverse" if matched else "")
+    return text
+
+
+def open_message(option_id: str) -> ConversationList.Open:
+    """The Open message for an option id: 'conversation' or 'conversation:message'."""
+    conversation, _, message = option_id.partition(":")
+    return ConversationList.Open(int(conversation), int(message) if message else None)
 
 
 class ConversationList(Vertical):
@@ -47,9 +69,16 @@ class ConversationList(Vertical):
 
     @dataclass
     class Open(Message):
-        """Open this conversation."""
+        """Open this conversation (and show this message of it, for a search hit)."""
 
         conversation_id: int
+        message_id: int | None = None
+
+    @dataclass
+    class Search(Message):
+        """Look for these words in every message (the list shows the hits via `show_hits`)."""
+
+        query: str
 
     @dataclass
     class Rename(Message):
@@ -68,12 +97,13 @@ class ConversationList(Vertical):
         """Empty until set_rows."""
         super().__init__(**kwargs)
         self.rows: list[Any] = []
+        self.hits: list[Any] | None = None  # search hits for the typed words (None: not searching)
         self._built: dict[tuple, Option] = {}  # options by what they show, reused across refreshes
         self.border_title = "Conversations"
 
     def compose(self) -> ComposeResult:
         """Filter box above the list."""
-        yield Input(placeholder="type to filter…", id="conv-filter")
+        yield Input(placeholder="search titles and messages…", id="conv-filter")
         yield OptionList(id="conv-options")
 
     def set_rows(self, rows: list[Any], current_id: int | None = None) -> None:
@@ -84,8 +114,10 @@ class ConversationList(Vertical):
         self.refilter(current_id)
 
     def refilter(self, current_id: int | None = None) -> None:
-        """Apply the filter text to the rows."""
+        """Apply the filter text to the rows (searching shows the hits instead)."""
         needle = self.query_one(Input).value.strip().lower()
+        if self.hits is not None and len(needle) >= SEARCH_FROM:
+            return
         options = self.query_one(OptionList)
         options.clear_options()
         shown = [r for r in self.rows if needle in (r.title or "").lower()] if needle else self.rows
@@ -104,21 +136,39 @@ class ConversationList(Vertical):
                 pass
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        """Filter as the user types."""
+        """Filter titles at once as the user types, and search every message once there are enough letters."""
         event.stop()
-        self.refilter()
+        if len(event.value.strip()) >= SEARCH_FROM:
+            self.post_message(self.Search(event.value))
+        else:
+            self.hits = None
+            self.refilter()
+
+    def show_hits(self, query: str, hits: list[Any]) -> None:
+        """Show search hits for `query` (ignored when the box says something else by now)."""
+        if query != self.query_one(Input).value:
+            return
+        self.hits = hits
+        options = self.query_one(OptionList)
+        options.clear_options()
+        if not hits:
+            options.add_option(Option(Text(f"Nothing matches “{query.strip()}”", style="dim italic"), disabled=True))
+            return
+        options.add_options([Option(hit_prompt(hit), id=f"{hit.conversation_id}:{hit.message_id or ''}")
+                             for hit in hits])
+        options.highlighted = 0
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the filter opens the first match."""
         event.stop()
         options = self.query_one(OptionList)
-        if options.option_count:
-            self.post_message(self.Open(int(options.get_option_at_index(options.highlighted or 0).id)))
+        if options.option_count and not options.get_option_at_index(options.highlighted or 0).disabled:
+            self.post_message(open_message(options.get_option_at_index(options.highlighted or 0).id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        """Enter or click opens."""
+        """Enter or click opens (a search hit opens at its message)."""
         event.stop()
-        self.post_message(self.Open(int(event.option.id)))
+        self.post_message(open_message(event.option.id))
 
     def _option(self, row: Any, today: str) -> Option:
         """The option for `row`, reused while its title, date, count and today's date are unchanged."""
@@ -129,11 +179,11 @@ class ConversationList(Vertical):
         return option
 
     def _highlighted(self) -> Any | None:
-        """The row under the cursor."""
+        """The conversation under the cursor."""
         options = self.query_one(OptionList)
-        if options.highlighted is None:
+        if options.highlighted is None or not options.get_option_at_index(options.highlighted).id:
             return None
-        wanted = int(options.get_option_at_index(options.highlighted).id)
+        wanted = open_message(options.get_option_at_index(options.highlighted).id).conversation_id
         return next((r for r in self.rows if r.id == wanted), None)
 
     def action_rename(self) -> None:

@@ -8,6 +8,7 @@ screen hands each message to whoever must act on it; it is the only place that k
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from zorac_tui.ui.telemetry_feed import TelemetryFeed
 from zorac_tui.ui.throughput_panel import fmt_ms, fmt_rate
 from zorac_tui.ui.transcript import Transcript
 
+SEARCH_DEBOUNCE = 0.15  # seconds of quiet typing before the conversation list searches every message
+
 
 class MainScreen(Screen[None]):
     """Header, conversation list | conversation, gauge, prompt | sidebar, footer — and who acts on what."""
@@ -47,6 +50,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+n", "new_conversation", "New"),
         Binding("escape", "cancel_reply", "Cancel"),
         Binding("ctrl+r", "retry", "Retry"),
+        Binding("ctrl+g", "regenerate", "Regen"),
         Binding("ctrl+s", "summarize", "Summarize"),
         Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo (super+y still redoes)
         Binding("ctrl+t", "copy_code", "Code", priority=True),
@@ -67,6 +71,8 @@ class MainScreen(Screen[None]):
         # every conversation shown this session stays in memory: with the database down it is the only copy
         self.conversations = [self.conversation]
         self.kv_capacity_tokens: int | None = None
+        self.editing: Message | None = None  # a user message being edited (sending forks a new conversation)
+        self._reveal: tuple[int, int] | None = None  # (conversation, message) a search hit asked to show
         self._code_at: tuple[int, tuple[float, int]] | None = None  # row of the code block copied last, and the view
         self.server = ServerMonitor(settings)
         self.persistence = Persistence(settings)
@@ -214,11 +220,18 @@ class MainScreen(Screen[None]):
             self.notify("A reply is still streaming — Esc cancels it. Your text stays in the prompt.",
                         severity="warning")
             return
+        if self.editing is not None:
+            await self.fork_with(self.editing, text)
+            return
         refusal = await self.budget.refusal(self.conversation, text)
         if refusal is not None:
             self.pane.add_notice(refusal, level="error")
             return
         event.prompt.clear()
+        self.send_text(text)
+
+    def send_text(self, text: str) -> None:
+        """Add `text` as the user's message (committed before it is sent) and stream the reply."""
         conversation = self.conversation
         message = conversation.add(Message("user", text))
         if conversation.title == "New conversation":
@@ -232,7 +245,9 @@ class MainScreen(Screen[None]):
         self.budget.recount(self.conversation, event.text, debounce=True)
 
     def on_reply_session_started(self, event: ReplySession.Started) -> None:
-        """Show the live reply (or summary)."""
+        """Show the live reply (or summary); a regenerated reply takes its earlier version's place."""
+        if event.replaces is not None:
+            self.pane.remove_message(event.replaces)
         self.pane.start_reply(event.message, label=event.label)
 
     def on_reply_session_waiting(self, event: ReplySession.Waiting) -> None:
@@ -254,6 +269,8 @@ class MainScreen(Screen[None]):
     def on_reply_session_not_sent(self, event: ReplySession.NotSent) -> None:
         """A waiting reply was cancelled: nothing went out; the question stays, Ctrl+R sends it."""
         self.pane.drop_live(event.message)
+        if event.restored is not None:
+            self.pane.add_message(event.restored)
         self.pane.add_notice("Not sent — the server had not answered yet. Your message is kept; Ctrl+R sends it.",
                              level="warning")
 
@@ -363,8 +380,14 @@ class MainScreen(Screen[None]):
         self.query_one(ConversationList).set_rows(event.rows, self.conversation.db_id)
 
     async def on_persistence_loaded(self, event: Persistence.Loaded) -> None:
-        """A stored conversation was read in: show it."""
+        """A stored conversation was read in: show it (at the message a search found, if one)."""
         await self.show_conversation(event.conversation)
+        if self._reveal is not None and self._reveal[0] == event.conversation.db_id:
+            self.reveal(self._reveal[1])
+
+    def on_persistence_recovered(self, event: Persistence.Recovered) -> None:
+        """The database was damaged and moved aside: say where it went (a new one is in use)."""
+        self.notify(event.line, severity="warning", timeout=15, markup=False)
 
     async def on_persistence_foreign_changes(self, event: Persistence.ForeignChanges) -> None:
         """Another window changed what is shown: redraw its replies; reload or re-save the conversation."""
@@ -432,10 +455,33 @@ class MainScreen(Screen[None]):
         self.persistence.refresh_list()
 
     def on_conversation_list_open(self, event: ConversationList.Open) -> None:
-        """Open the chosen conversation."""
+        """Open the chosen conversation (at the message a search hit names)."""
+        self._reveal = (event.conversation_id, event.message_id) if event.message_id is not None else None
         if event.conversation_id != self.conversation.db_id:
             self.persistence.open_conversation(event.conversation_id)
+        elif event.message_id is not None:
+            self.reveal(event.message_id)
+            return
         self.prompt.focus()
+
+    def reveal(self, message_id: int) -> None:
+        """Scroll to a stored message (a search hit) and say where it was."""
+        self._reveal = None
+        where = self.pane.reveal(message_id)
+        if where == "archived":
+            self.notify("The match is in a message a summary replaced (its archive is unfolded).")
+        elif where == "version":
+            self.notify("The match is in another version of this reply — ←/→ flip versions.")
+        elif where is None:
+            self.notify("That message is not in this conversation any more.", severity="warning")
+
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def on_conversation_list_search(self, event: ConversationList.Search) -> None:
+        """Search every message for what is typed in the list (newest first, with snippets)."""
+        await asyncio.sleep(SEARCH_DEBOUNCE)
+        hits = await self.persistence.search(event.query)
+        if hits is not None:
+            self.query_one(ConversationList).show_hits(event.query, hits)
 
     async def on_conversation_list_rename(self, event: ConversationList.Rename) -> None:
         """Rename in the store (and on screen if it is the open one)."""
@@ -459,8 +505,85 @@ class MainScreen(Screen[None]):
         self.notify("New conversation (the previous one is kept in the list: Ctrl+O)")
 
     def action_cancel_reply(self) -> None:
-        """Stop the streaming reply or summary; a reply's partial text stays."""
-        self.reply.cancel()
+        """Stop the streaming reply or summary (a reply's partial text stays), or stop editing a message."""
+        if self.reply.streaming:
+            self.reply.cancel()
+        elif self.editing is not None:
+            self.stop_editing()
+            self.prompt.clear()
+
+    # ------------------------------------------------------- versions, edit and fork
+    async def action_regenerate(self) -> None:
+        """Answer the last question again; the earlier answer stays as a version (←/→ on it flip)."""
+        last = self.conversation.messages[-1] if self.conversation.messages else None
+        if self.reply.streaming:
+            self.notify("A reply is streaming — regenerate once it is done (or Esc).", severity="warning")
+        elif last is None or last.role != "assistant":
+            self.notify("Nothing to regenerate: the last message is not a reply.", severity="warning")
+        else:
+            self.reply.regenerate(self.conversation, last)
+
+    def on_transcript_flip(self, event: Transcript.Flip) -> None:
+        """Show another version of a reply; it is the one later turns send."""
+        message, versions = event.message, event.message.versions
+        if len(versions) < 2:
+            self.notify("This reply has one version — Ctrl+G answers the last question again.")
+            return
+        if self.reply.streaming:
+            self.notify("A reply is streaming — flip versions once it is done.", severity="warning")
+            return
+        index = next(i for i, v in enumerate(versions) if v is message)
+        target = versions[max(0, min(len(versions) - 1, index + event.step))]
+        place = next((i for i, m in enumerate(self.conversation.messages) if m is message), None)
+        if target is message or place is None:
+            return
+        self.conversation.messages[place] = target
+        self.persistence.show_version(target)
+        self.pane.replace_message(message, target)
+        self.recount()
+
+    def on_transcript_edit(self, event: Transcript.Edit) -> None:
+        """Put one of the user's messages in the prompt: sending it forks a new conversation from there."""
+        if event.message.role != "user":
+            self.notify("Only your own messages can be edited (e on a “You” message).", severity="warning")
+            return
+        self.editing = event.message
+        self.prompt.load_text(event.message.content)
+        self.prompt.border_title = "Editing — Enter sends it in a new conversation (forked) · Esc stops"
+        self.prompt.focus()
+
+    def on_transcript_typed_here(self, event: Transcript.TypedHere) -> None:
+        """Typing while reading the conversation goes to the prompt."""
+        self.prompt.focus()
+        self.prompt.insert(event.character)
+
+    def stop_editing(self) -> None:
+        """Leave edit mode (the prompt sends into this conversation again)."""
+        self.editing = None
+        self.prompt.border_title = None
+
+    async def fork_with(self, edited: Message, text: str) -> None:
+        """A new conversation with the messages before `edited`, then `text` sent in its place; the original
+        conversation stays untouched."""
+        source = self.conversation
+        index = next((i for i, m in enumerate(source.messages) if m is edited), None)
+        if index is None:
+            self.stop_editing()
+            self.notify("That message is no longer in this conversation.", severity="warning")
+            return
+        title = f"{source.title} (edited)"
+        forked_id = await self.persistence.fork(source, edited, title)
+        conversation = await self.persistence.load(forked_id) if forked_id is not None else None
+        if conversation is None:  # not saved (or no database): the copy lives in memory, saved as it goes
+            conversation = Conversation(title=title, messages=[m.copied() for m in source.messages[:index]],
+                                        preset=source.preset, system_prompt=source.system_prompt)
+        conversation.forked_from = source.db_id
+        self.stop_editing()
+        self.prompt.clear()
+        await self.show_conversation(conversation)
+        self.pane.add_notice(f"Forked from “{source.title}” at your edited message — the original is unchanged "
+                             "(Ctrl+O lists both).")
+        self.send_text(text)
 
     async def action_retry(self) -> None:
         """Send the last user message again, dropping a failed or cancelled reply after it."""

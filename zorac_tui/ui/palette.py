@@ -25,6 +25,7 @@ ACTION_TITLES = {
     "new_conversation": "New conversation",
     "cancel_reply": "Cancel the streaming reply",
     "retry": "Retry the last message",
+    "regenerate": "Regenerate the last reply (earlier versions are kept)",
     "summarize": "Summarize older messages",
     "copy_reply": "Copy the last reply",
     "copy_code": "Copy the code block nearest the bottom of the view",

@@ -28,16 +28,20 @@ CHECKPOINT_INTERVAL = 1.0  # seconds between saves of a streaming reply (kill -9
 STALE_AFTER = 10 * CHECKPOINT_INTERVAL
 FOREIGN_POLL = 2.0  # seconds between looks at replies other instances stream (and at ones they left behind)
 LIST_LIMIT = 20_000
+SEARCH_LIMIT = 60
 
 
 def message_from_row(row: Any) -> Message:
-    """A stored row as a conversation Message."""
+    """A stored row as a conversation Message (its thinking, figures and who answered included)."""
     stats = None
     if row.completion_tokens is not None or row.ttft_s is not None:
         stats = ReplyStats(completion_tokens=row.completion_tokens, prompt_tokens=row.prompt_tokens,
-                           decode_tok_s=row.decode_tok_s, ttft_s=row.ttft_s)
+                           decode_tok_s=row.decode_tok_s, ttft_s=row.ttft_s, thinking_tokens=row.thinking_tokens,
+                           ttfa_s=row.ttfa_s, thinking_s=row.thinking_s)
     status = Status(row.status) if row.status in Status._value2member_map_ else Status.COMPLETE
-    return Message(role=row.role, content=row.content, status=status, error=row.error, stats=stats, db_id=row.id)
+    error, note = (row.error, None) if status is Status.ERROR else (None, row.error)
+    return Message(role=row.role, content=row.content, status=status, error=error, note=note, stats=stats,
+                   db_id=row.id, thinking=row.thinking or "", server=row.server, model=row.model)
 
 
 class Persistence(Widget):
@@ -53,6 +57,14 @@ class Persistence(Widget):
 
         def __init__(self, line: str) -> None:
             """One line naming the file."""
+            super().__init__()
+            self.line = line
+
+    class Recovered(TextualMessage):
+        """The database was damaged: it was moved aside and a new one started (`line` says where it is)."""
+
+        def __init__(self, line: str) -> None:
+            """One line naming where the old file went."""
             super().__init__()
             self.line = line
 
@@ -123,6 +135,8 @@ class Persistence(Widget):
                 self._failed(exc)
                 return
             self.store = db
+            if db.recovery_note:
+                self.post_message(self.Recovered(db.recovery_note))
             self._on_loop(self._opened, interrupted)
 
         self._thread.submit(_open)
@@ -191,7 +205,7 @@ class Persistence(Widget):
         system = conversation.system_prompt if conversation.system_prompt is not None else \
             self.settings.system_prompt
         settings = {"temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens,
-                    "system_prompt": system}
+                    "system_prompt": system, "preset": conversation.preset}
 
         def _create(store: Any) -> None:
             if conversation.db_id is None:
@@ -210,15 +224,21 @@ class Persistence(Widget):
             self._streaming_here.discard(message.uid)
         stats = message.stats or ReplyStats()
 
+        first = message.versions[0] if message.versions and message.versions[0] is not message else None
+
         def _write(store: Any) -> None:
             if message.db_id is None:
-                message.db_id = store.add_message(conversation.db_id, message.role, message.content,
-                                                  status=message.status.value)
+                message.db_id = store.add_message(
+                    conversation.db_id, message.role, message.content, status=message.status.value,
+                    thinking=message.thinking, server=message.server, model=message.model,
+                    version_of=first.db_id if first is not None else None)
             if message.status is not Status.STREAMING:
                 store.finish_message(message.db_id, message.content, message.status.value,
                                      prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens,
                                      ttft_s=stats.ttft_s, decode_tok_s=stats.decode_tok_s,
-                                     error=message.error or message.note)
+                                     error=message.error or message.note, thinking=message.thinking,
+                                     thinking_tokens=stats.thinking_tokens, ttfa_s=stats.ttfa_s,
+                                     thinking_s=stats.thinking_s)
 
         self.run(_write)
         if message.status is not Status.STREAMING:
@@ -230,8 +250,8 @@ class Persistence(Widget):
         if now - self._last_checkpoint.get(message.uid, 0.0) < CHECKPOINT_INTERVAL:
             return
         self._last_checkpoint[message.uid] = now
-        content = message.content
-        self.run(lambda store: message.db_id is not None and store.checkpoint_reply(message.db_id, content))
+        content, thinking = message.content, message.thinking
+        self.run(lambda store: message.db_id is not None and store.checkpoint_reply(message.db_id, content, thinking))
 
     def forget(self, message: Message) -> None:
         """A failed reply replaced by a retry: drop its row, as it is gone from the conversation too."""
@@ -277,23 +297,54 @@ class Persistence(Widget):
 
     async def load(self, conversation_id: int) -> Conversation | None:
         """A stored conversation with its live messages, summaries holding their archives (None: failed)."""
-        def _load(store: Any) -> tuple[Any, list[Any], dict[int, list[Any]]]:
+        def _load(store: Any) -> tuple[Any, list[Any], dict[int, list[Any]], dict[int, list[Any]]]:
             row = store.get_conversation(conversation_id)
             live = store.load_messages(conversation_id)
             archives = {m.id: store.archived_for(m.id) for m in live if m.role == "summary"}
-            return row, live, archives
+            return row, live, archives, store.versions_in(conversation_id)
 
         loaded = await self.read(_load)
         if loaded is None:
             return None
-        row, live, archives = loaded
-        conversation = Conversation(title=row.title, db_id=row.id)
+        row, live, archives, versions = loaded
+        conversation = Conversation(title=row.title, db_id=row.id, preset=row.settings.get("preset"),
+                                    system_prompt=row.settings.get("system_prompt") if row.settings.get("preset")
+                                    else None, forked_from=row.forked_from)
         for r in live:
             message = message_from_row(r)
             if r.role == "summary":
                 message.archived = [message_from_row(a) for a in archives.get(r.id, [])]
+            group = versions.get(r.first_version)
+            if group:  # every version, the shown one being this very message
+                message.versions = [message if v.id == r.id else message_from_row(v) for v in group]
+                for version in message.versions:
+                    version.versions = message.versions
             conversation.messages.append(message)
         return conversation
+
+    def show_version(self, message: Message) -> None:
+        """`message` (one version of a reply) is the one the conversation shows and sends from now on."""
+        if message.db_id is not None:
+            message_id = message.db_id
+            self.run(lambda store: store.show_version(message_id))
+
+    async def fork(self, conversation: Conversation, before: Message, title: str) -> int | None:
+        """A new stored conversation with copies of `conversation`'s messages before `before` (None: failed)."""
+        if conversation.db_id is None or before.db_id is None:
+            return None
+        source, at = conversation.db_id, before.db_id
+        return await self.read(lambda store: store.fork_conversation(source, at, title))
+
+    def remember_preset(self, conversation: Conversation) -> None:
+        """Store the conversation's system-prompt preset with it (once it has a row)."""
+        if conversation.db_id is not None:
+            conversation_id, preset, prompt = conversation.db_id, conversation.preset, conversation.system_prompt
+            self.run(lambda store: store.set_conversation_settings(conversation_id, preset=preset,
+                                                                   system_prompt=prompt))
+
+    async def search(self, query: str) -> list[Any] | None:
+        """Conversations and messages matching `query` (newest first), None when the store cannot say."""
+        return await self.read(lambda store: store.search(query, limit=SEARCH_LIMIT))
 
     def open_conversation(self, conversation_id: int) -> None:
         """Load a stored conversation and post it as Loaded."""

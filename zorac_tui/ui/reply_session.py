@@ -41,10 +41,12 @@ class ReplySession(Widget):
     class Started(TextualMessage):
         """A reply (or summary) began streaming into `message`, appended to `conversation` for a reply."""
 
-        def __init__(self, conversation: Conversation, message: Message, label: str | None = None) -> None:
-            """`label` replaces the role name over the live view (summaries say what they summarize)."""
+        def __init__(self, conversation: Conversation, message: Message, label: str | None = None,
+                     replaces: Message | None = None) -> None:
+            """`label` replaces the role name over the live view (summaries say what they summarize);
+            `replaces` is the version of the reply this new one takes the place of (regenerate)."""
             super().__init__()
-            self.conversation, self.message, self.label = conversation, message, label
+            self.conversation, self.message, self.label, self.replaces = conversation, message, label, replaces
 
     class Waiting(TextualMessage):
         """The reply waits for the server (connecting, or reconnecting after it went away); sent once it is up."""
@@ -68,10 +70,10 @@ class ReplySession(Widget):
     class NotSent(TextualMessage):
         """A waiting reply was cancelled before the server came up: the user's message stays, unanswered."""
 
-        def __init__(self, conversation: Conversation, message: Message) -> None:
-            """The placeholder reply (already taken out of the conversation)."""
+        def __init__(self, conversation: Conversation, message: Message, restored: Message | None = None) -> None:
+            """The placeholder reply (already taken out of the conversation), and the version back in its place."""
             super().__init__()
-            self.conversation, self.message = conversation, message
+            self.conversation, self.message, self.restored = conversation, message, restored
 
     class Progress(TextualMessage):
         """Live figures of the streaming `message`."""
@@ -139,14 +141,26 @@ class ReplySession(Widget):
     # ------------------------------------------------------------------ replies
     def send(self, conversation: Conversation) -> None:
         """Stream the reply to `conversation`'s last message."""
-        self.worker = self.run_worker(self._stream_reply(conversation), group="reply", exclusive=True)
-
-    async def _stream_reply(self, conversation: Conversation) -> None:
-        """Stream one reply into the conversation, keeping whatever arrives; wait for the server if it is not
-        up (connecting, or restarting: a refused connection before the first token waits and tries again)."""
         message = conversation.add(Message("assistant", "", status=Status.STREAMING))
-        self._current = (conversation, message)
         self.post_message(self.Started(conversation, message))
+        self.worker = self.run_worker(self._stream_reply(conversation, message), group="reply", exclusive=True)
+
+    def regenerate(self, conversation: Conversation, reply: Message) -> None:
+        """Answer `reply`'s question again: the new version takes its place; the earlier ones stay as versions."""
+        versions = reply.versions or [reply]
+        message = Message("assistant", "", status=Status.STREAMING, versions=versions)
+        versions.append(message)
+        for version in versions:
+            version.versions = versions
+        index = next(i for i, m in enumerate(conversation.messages) if m is reply)
+        conversation.messages[index] = message
+        self.post_message(self.Started(conversation, message, replaces=reply))
+        self.worker = self.run_worker(self._stream_reply(conversation, message), group="reply", exclusive=True)
+
+    async def _stream_reply(self, conversation: Conversation, message: Message) -> None:
+        """Stream one reply into `message`, keeping whatever arrives; wait for the server if it is not up
+        (connecting, or restarting: a refused connection before the first token waits and tries again)."""
+        self._current = (conversation, message)
         payload: list[dict[str, str]] = []
         while True:
             if self.connection is None:
@@ -184,10 +198,19 @@ class ReplySession(Widget):
             ticker.stop()
 
     def _not_sent(self, conversation: Conversation, message: Message) -> None:
-        """A reply cancelled while it waited for the server: nothing was sent, so no reply is kept."""
-        if conversation.messages and conversation.messages[-1] is message:
-            conversation.messages.pop()
-        self.post_message(self.NotSent(conversation, message))
+        """A reply cancelled while it waited for the server: nothing was sent, so no reply is kept (a
+        regenerated one gives its place back to the version it replaced)."""
+        index = next((i for i, m in enumerate(conversation.messages) if m is message), None)
+        earlier = [v for v in message.versions if v is not message]
+        if message.versions:
+            message.versions.remove(message)
+        if index is not None:
+            if earlier:
+                conversation.messages[index] = earlier[-1]
+            else:
+                conversation.messages.pop(index)
+        self._current = None
+        self.post_message(self.NotSent(conversation, message, earlier[-1] if earlier else None))
 
     def server_name(self) -> str:
         """Who answers: the server profile's name, or the URL when no profiles are configured."""

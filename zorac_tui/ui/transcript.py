@@ -51,6 +51,9 @@ class Transcript(ScrollView, can_focus=True):
         Binding("up", "cursor(-1)", "Previous message", show=False),
         Binding("down", "cursor(1)", "Next message", show=False),
         Binding("enter,space", "toggle", "Fold / unfold thinking or summary", show=False),
+        Binding("e", "edit", "Edit and fork (on your message)", show=False),
+        Binding("left,[", "flip(-1)", "Earlier version", show=False),
+        Binding("right,]", "flip(1)", "Later version", show=False),
     ]
     COMPONENT_CLASSES = {
         *(f"transcript--frame-{name}" for name in FRAMES),
@@ -85,6 +88,22 @@ class Transcript(ScrollView, can_focus=True):
             """Carry the message."""
             super().__init__()
             self.message = message
+
+    class Edit(TextualMessage):
+        """Put this (user) message in the prompt; sending it forks a new conversation."""
+
+        def __init__(self, message: Message) -> None:
+            """The message to edit."""
+            super().__init__()
+            self.message = message
+
+    class Flip(TextualMessage):
+        """Show another version of this reply (`step` -1: the earlier one, 1: the later one)."""
+
+        def __init__(self, message: Message, step: int) -> None:
+            """The reply shown now and which way to go."""
+            super().__init__()
+            self.message, self.step = message, step
 
     def __init__(self, conversation: Conversation | None = None, *, show_reasoning: str = "collapsed",
                  **kwargs: Any) -> None:
@@ -423,6 +442,59 @@ class Transcript(ScrollView, can_focus=True):
         actions = [line.action for line in block.lines(self._draw_context()) if line.action]
         if actions:
             self._toggle(self.cursor, "archive" if "archive" in actions else actions[0])
+
+    def action_edit(self) -> None:
+        """Edit the message under the cursor (yours) in the prompt."""
+        message = self.cursor_message
+        if message is not None:
+            self.post_message(self.Edit(message))
+
+    def action_flip(self, step: int) -> None:
+        """Show the earlier or later version of the reply under the cursor."""
+        message = self.cursor_message
+        if message is not None:
+            self.post_message(self.Flip(message, step))
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key while reading goes to the prompt: typing never gets lost here."""
+        if event.is_printable and event.character and event.character not in "e[] ":
+            event.stop()
+            self.post_message(self.TypedHere(event.character))
+
+    class TypedHere(TextualMessage):
+        """A character typed while the transcript had focus (the prompt should take it)."""
+
+        def __init__(self, character: str) -> None:
+            """The character."""
+            super().__init__()
+            self.character = character
+
+    def reveal(self, db_id: int) -> str | None:
+        """Put the cursor on the stored message `db_id` (loading older messages, unfolding a summary's
+        archive) and scroll to it; returns where it was found ("message", "archived", "version") or None."""
+        while True:
+            for index, block in enumerate(self.blocks):
+                message = block.message
+                if message is None:
+                    continue
+                if message.db_id == db_id:
+                    return self._reveal(index, "message")
+                if any(m.db_id == db_id for m in message.archived):
+                    if isinstance(block, MessageBlock) and not block.folds.archive:
+                        block.toggle("archive")
+                        self._relayout(index)
+                    return self._reveal(index, "archived")
+                if any(v.db_id == db_id for v in message.versions):
+                    return self._reveal(index, "version")
+            if not self._unloaded:
+                return None
+            self.load_older(self._unloaded)
+
+    def _reveal(self, index: int, where: str) -> str:
+        """Cursor on block `index`, scrolled into view; `where` passed through."""
+        self.focus()
+        self._move_cursor(index)
+        return where
 
     def _toggle(self, index: int, action: str) -> None:
         """Fold or unfold part `action` of block `index`."""
