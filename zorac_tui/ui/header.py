@@ -78,10 +78,12 @@ class AppHeader(SteadyStatic):
     server_state: reactive[str] = reactive("connecting")
     server_detail: reactive[str] = reactive("")
     demo: reactive[bool] = reactive(False)
+    preset: reactive[str] = reactive("")  # the conversation's system-prompt preset ("" for the default)
 
     def render(self) -> Text:
         """Compose the line for the current width."""
-        return header_line(self.content_size.width, model=self.model, state=self.server_state,
+        model = f"{self.model} · {self.preset}" if self.preset and self.model else self.model
+        return header_line(self.content_size.width, model=model, state=self.server_state,
                            detail=self.server_detail, demo=self.demo)
 
     def on_resize(self) -> None:

@@ -67,7 +67,7 @@ class MainScreen(Screen[None]):
         self.settings, self.demo, self.nvml_module = settings, demo, nvml_module
         self.store_path, self.persist = store_path, persist
         self.continue_last, self.offer_import_from = continue_last, offer_import_from
-        self.conversation = Conversation()
+        self.conversation = self.new_conversation()
         # every conversation shown this session stays in memory: with the database down it is the only copy
         self.conversations = [self.conversation]
         self.kv_capacity_tokens: int | None = None
@@ -121,10 +121,36 @@ class MainScreen(Screen[None]):
         """The model in use: the connected server's, else the configured one."""
         return self.server.connection.model if self.server.connection else self.settings.model
 
+    def new_conversation(self) -> Conversation:
+        """An empty conversation with the configured prompt preset (`prompt` setting, --prompt)."""
+        if self.settings.prompt == "default":
+            return Conversation()
+        try:
+            preset = self.settings.preset()
+        except ConfigError:
+            return Conversation()
+        return Conversation(preset=preset.name, system_prompt=preset.system_prompt)
+
+    def use_preset(self, name: str) -> None:
+        """Give this conversation another system-prompt preset (stored with it; sent from the next request)."""
+        try:
+            preset = self.settings.preset(name)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        default = name == "default"
+        self.conversation.preset = None if default else name
+        self.conversation.system_prompt = None if default else preset.system_prompt
+        self.persistence.remember_preset(self.conversation)
+        self.header.preset = self.conversation.preset or ""
+        self.recount()
+        self.notify(f"System prompt: {name} for this conversation (sent from the next message).", markup=False)
+
     def on_mount(self) -> None:
         """Start connecting, sampling and (unless told not to) saving; focus the prompt."""
         self.header.demo = self.demo
         self.header.model = self.settings.model
+        self.header.preset = self.conversation.preset or ""
         self.prompt.focus()
         self.sidebar.set_sampling_interval(self.settings.telemetry_interval)
         if self.demo:
@@ -449,6 +475,7 @@ class MainScreen(Screen[None]):
         await self.reply.stop()
         self.conversation = self.persistence.shown = conversation
         self.conversations.append(conversation)
+        self.header.preset = conversation.preset or ""
         self.pane.show(conversation)
         self.recount()
         self.prompt.focus()
@@ -494,14 +521,14 @@ class MainScreen(Screen[None]):
         """Delete from the store; deleting the open one starts a new conversation."""
         await self.persistence.read(lambda store: store.delete(event.conversation_id))
         if self.conversation.db_id == event.conversation_id:
-            await self.show_conversation(Conversation())
+            await self.show_conversation(self.new_conversation())
         self.persistence.refresh_list()
         self.notify("Conversation deleted")
 
     # ----------------------------------------------------------------- actions
     async def action_new_conversation(self) -> None:
         """Start a fresh conversation; the current one stays saved."""
-        await self.show_conversation(Conversation())
+        await self.show_conversation(self.new_conversation())
         self.notify("New conversation (the previous one is kept in the list: Ctrl+O)")
 
     def action_cancel_reply(self) -> None:

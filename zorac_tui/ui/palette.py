@@ -63,6 +63,12 @@ def commands(screen: MainScreen) -> Iterator[SystemCommand]:
         for code in code_blocks(message.content):
             yield SystemCommand(f"Copy code: {code.title()}", "A code block of the focused message (or the last "
                                 "reply)", partial(screen.copy_code, code.code, code.title()))
+    current = screen.conversation.preset or "default"
+    for name in settings.prompt_names():
+        if name != current:
+            prompt = settings.preset(name).system_prompt
+            yield SystemCommand(f"System prompt: {name}", prompt[:80] + ("…" if len(prompt) > 80 else ""),
+                                partial(screen.use_preset, name))
     for mode in REASONING_MODES:
         if mode != screen.pane.show_reasoning:
             yield SystemCommand(f"Thinking: show {mode}", "How a reasoning model's thinking is shown "

@@ -176,7 +176,7 @@ class ReplySession(Widget):
             message.model, message.server = connection.model, self.server_name()
             self.saver.save(message, conversation)
             self.post_message(self.Sending(message))
-            outcome = await self._stream(connection, message, payload)
+            outcome = await self._stream(connection, message, payload, self._temperature(conversation))
             if outcome.failure is FailureKind.UNREACHABLE and not message.content and not message.thinking:
                 self.attach(None)
                 self.post_message(self.ServerLost())
@@ -186,13 +186,14 @@ class ReplySession(Widget):
             outcome.error += " · Ctrl+R retries"
         self._settle(conversation, message, outcome, payload)
 
-    async def _stream(self, connection: Connection, message: Message, payload: list[dict[str, str]]) -> StreamOutcome:
+    async def _stream(self, connection: Connection, message: Message, payload: list[dict[str, str]],
+                      temperature: float) -> StreamOutcome:
         """Send `payload` and pump the stream into `message`, with live figures and checkpoints."""
         self.meter = meter = ThroughputMeter(time.perf_counter())
         ticker = self.set_interval(PROGRESS_INTERVAL, lambda: self._progress(message))
         try:
             events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
-                                              temperature=self.settings.temperature)
+                                              temperature=temperature)
             return await pump(events, message, meter)
         finally:
             ticker.stop()
@@ -215,6 +216,14 @@ class ReplySession(Widget):
     def server_name(self) -> str:
         """Who answers: the server profile's name, or the URL when no profiles are configured."""
         return self.settings.server if self.settings.server != "default" else self.settings.base_url
+
+    def _temperature(self, conversation: Conversation) -> float:
+        """The conversation's preset's temperature, else the configured one."""
+        if conversation.preset:
+            for preset in self.settings.prompts:
+                if preset.name == conversation.preset and preset.temperature is not None:
+                    return preset.temperature
+        return self.settings.temperature
 
     def _system_prompt(self, conversation: Conversation) -> str:
         """The conversation's own system prompt (its preset's), else the configured one."""
