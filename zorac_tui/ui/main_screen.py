@@ -22,11 +22,10 @@ from textual.widgets import Footer
 
 from zorac_tui.config import ConfigError, Settings
 from zorac_tui.core.conversation import Conversation, Message, Status, seconds
-from zorac_tui.core.summarize import apply_summary
 from zorac_tui.server.events import FailureKind
-from zorac_tui.ui import palette, pieces
+from zorac_tui.ui import copying, forking, other_windows, palette, pieces, summaries, upstream_offer
 from zorac_tui.ui.budget_keeper import BudgetKeeper
-from zorac_tui.ui.conversation_list import Confirm, ConversationList
+from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
 from zorac_tui.ui.palette import SLASH_COMMANDS
@@ -131,20 +130,6 @@ class MainScreen(Screen[None]):
             return Conversation()
         return Conversation(preset=preset.name, system_prompt=preset.system_prompt)
 
-    def use_preset(self, name: str) -> None:
-        """Give this conversation another system-prompt preset (stored with it; sent from the next request)."""
-        try:
-            preset = self.settings.preset(name)
-        except ConfigError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        default = name == "default"
-        self.conversation.preset = None if default else name
-        self.conversation.system_prompt = None if default else preset.system_prompt
-        self.persistence.remember_preset(self.conversation)
-        self.header.preset = self.conversation.preset or ""
-        self.recount()
-        self.notify(f"System prompt: {name} for this conversation (sent from the next message).", markup=False)
 
     def on_mount(self) -> None:
         """Start connecting, sampling and (unless told not to) saving; focus the prompt."""
@@ -247,7 +232,7 @@ class MainScreen(Screen[None]):
                         severity="warning")
             return
         if self.editing is not None:
-            await self.fork_with(self.editing, text)
+            await forking.fork_with(self, self.editing, text)
             return
         refusal = await self.budget.refusal(self.conversation, text)
         if refusal is not None:
@@ -338,44 +323,12 @@ class MainScreen(Screen[None]):
     # --------------------------------------------------------------- summaries
     async def on_budget_keeper_summary_due(self, event: BudgetKeeper.SummaryDue) -> None:
         """Past the auto-summary threshold after a reply: summarize the oldest messages."""
-        if self.reply.streaming or event.conversation is not self.conversation:
-            return
-        self.pane.add_notice(
-            f"Context at {event.budget.fraction:.0%} — past the auto-summary threshold "
-            f"({event.threshold:.0%} of window − reply reserve). Summarizing the oldest messages "
-            "(set auto_summarize = false to turn this off).", level="warning")
-        await self.start_summary()
+        await summaries.summary_due(self, event)
 
-    async def start_summary(self) -> None:
-        """Summarize what the keeper plans (or say there is nothing to summarize yet)."""
-        plan = self.budget.plan(self.conversation)
-        if plan is None:
-            self.pane.add_notice(f"Nothing to summarize yet: the last {self.settings.keep_recent} "
-                                       "messages are always kept verbatim (keep_recent).")
-            return
-        request, max_tokens = self.budget.summary_request(plan)
-        self.reply.summarize(self.conversation, plan, request, max_tokens)
 
     async def on_reply_session_summary_finished(self, event: ReplySession.SummaryFinished) -> None:
         """Apply a complete summary (archiving what it replaces) or say why not; retry if that was asked."""
-        summary, outcome, conversation = event.summary, event.outcome, event.conversation
-        self.pane.drop_live(summary)
-        if outcome.status is not Status.COMPLETE or not summary.content.strip():
-            reason = "cancelled" if outcome.status is Status.CANCELLED else (outcome.error or "empty summary")
-            self.pane.add_notice(f"Summary not applied ({reason}) — the conversation is unchanged.",
-                                       level="warning")
-            self.budget.retry_after_summary = False
-            return
-        summary.status = Status.COMPLETE
-        apply_summary(conversation, event.plan, summary)
-        self.persistence.save_summary(summary, conversation)
-        self.pane.show(conversation)
-        self.pane.add_notice(f"Summarized {event.plan.count} messages; the originals are archived inside "
-                                   "the summary block (click it to expand).")
-        self.recount()
-        if self.budget.retry_after_summary:
-            self.budget.retry_after_summary = False
-            self.call_later(self.action_retry)  # once the summary's worker has ended
+        await summaries.summary_finished(self, event)
 
     def on_budget_keeper_measured(self, event: BudgetKeeper.Measured) -> None:
         """The gauge shows the new measurement."""
@@ -385,9 +338,9 @@ class MainScreen(Screen[None]):
     def on_persistence_ready(self) -> None:
         """The database is open: reopen the last conversation or offer the upstream import."""
         if self.continue_last:
-            self.run_worker(self.open_last(), group="open")
+            self.run_worker(upstream_offer.open_last(self), group="open")
         elif self.offer_import_from is not None:
-            self.run_worker(self.offer_upstream_import(self.offer_import_from), group="import")
+            self.run_worker(upstream_offer.offer_upstream_import(self, self.offer_import_from), group="import")
 
     def on_persistence_failed(self, event: Persistence.Failed) -> None:
         """Say that saving failed; the conversation stays on screen and in memory."""
@@ -417,57 +370,8 @@ class MainScreen(Screen[None]):
 
     async def on_persistence_foreign_changes(self, event: Persistence.ForeignChanges) -> None:
         """Another window changed what is shown: redraw its replies; reload or re-save the conversation."""
-        if self.query_one(ConversationList).display:  # another window's conversations appear as they change
-            self.persistence.refresh_list()
-        changed = event.changed
-        if changed is not None and changed is self.conversation:
-            if self.reply.streaming:
-                self.persistence.look_again()  # after this window's reply
-            elif event.gone:
-                self.persistence.save_again(changed, self.model)
-                self.notify("This conversation was deleted in another zorac-tui window; it is saved again from "
-                            "this one (a summary's archived originals are not).", severity="warning", timeout=10)
-            else:
-                self.persistence.open_conversation(changed.db_id)
-                return
-        for message in event.updated:
-            self.pane.refresh_message(message)
-        if event.updated and not self.reply.streaming:
-            self.recount()  # the gauge counts the other window's reply as it grows
+        await other_windows.foreign_changes(self, event)
 
-    async def open_last(self) -> None:
-        """`--continue`: the most recently updated conversation."""
-        last = await self.persistence.read(lambda store: store.last_conversation_id())
-        if last is None:
-            self.notify("No saved conversation to continue yet.")
-        else:
-            self.persistence.open_conversation(last)
-
-    async def offer_upstream_import(self, home: Path) -> None:
-        """First run: offer to import ~/.zorac/session.json from the upstream client, once."""
-        from zorac_tui import paths
-        from zorac_tui import store as export
-
-        marker = paths.data_dir() / "upstream-import-offered"
-        session = export.find_upstream_session(home)
-        if session is None or marker.exists():
-            return
-        try:
-            paths.ensure_private_dir(marker.parent)
-            marker.touch()
-        except OSError:
-            return
-
-        async def _answer(yes: bool | None) -> None:
-            if not yes:
-                return
-            conv_id = await self.persistence.read(export.import_upstream_session, session)
-            if conv_id is not None:
-                self.persistence.refresh_list()
-                self.persistence.open_conversation(conv_id)
-                self.notify(f"Imported {session}", markup=False)
-
-        self.app.push_screen(Confirm(f"Import your Zorac session from {session}? (y/n)"), _answer)
 
     # ----------------------------------------------------------- conversations
     async def show_conversation(self, conversation: Conversation) -> None:
@@ -552,32 +456,11 @@ class MainScreen(Screen[None]):
 
     def on_transcript_flip(self, event: Transcript.Flip) -> None:
         """Show another version of a reply; it is the one later turns send."""
-        message, versions = event.message, event.message.versions
-        if len(versions) < 2:
-            self.notify("This reply has one version — Ctrl+G answers the last question again.")
-            return
-        if self.reply.streaming:
-            self.notify("A reply is streaming — flip versions once it is done.", severity="warning")
-            return
-        index = next(i for i, v in enumerate(versions) if v is message)
-        target = versions[max(0, min(len(versions) - 1, index + event.step))]
-        place = next((i for i, m in enumerate(self.conversation.messages) if m is message), None)
-        if target is message or place is None:
-            return
-        self.conversation.messages[place] = target
-        self.persistence.show_version(target)
-        self.pane.replace_message(message, target)
-        self.recount()
+        forking.flip_version(self, event)
 
     def on_transcript_edit(self, event: Transcript.Edit) -> None:
         """Put one of the user's messages in the prompt: sending it forks a new conversation from there."""
-        if event.message.role != "user":
-            self.notify("Only your own messages can be edited (e on a “You” message).", severity="warning")
-            return
-        self.editing = event.message
-        self.prompt.load_text(event.message.content)
-        self.prompt.border_title = "Editing — Enter sends it in a new conversation (forked) · Esc stops"
-        self.prompt.focus()
+        forking.start_editing(self, event)
 
     def on_transcript_typed_here(self, event: Transcript.TypedHere) -> None:
         """Typing while reading the conversation goes to the prompt."""
@@ -589,28 +472,6 @@ class MainScreen(Screen[None]):
         self.editing = None
         self.prompt.border_title = None
 
-    async def fork_with(self, edited: Message, text: str) -> None:
-        """A new conversation with the messages before `edited`, then `text` sent in its place; the original
-        conversation stays untouched."""
-        source = self.conversation
-        index = next((i for i, m in enumerate(source.messages) if m is edited), None)
-        if index is None:
-            self.stop_editing()
-            self.notify("That message is no longer in this conversation.", severity="warning")
-            return
-        title = f"{source.title} (edited)"
-        forked_id = await self.persistence.fork(source, edited, title)
-        conversation = await self.persistence.load(forked_id) if forked_id is not None else None
-        if conversation is None:  # not saved (or no database): the copy lives in memory, saved as it goes
-            conversation = Conversation(title=title, messages=[m.copied() for m in source.messages[:index]],
-                                        preset=source.preset, system_prompt=source.system_prompt)
-        conversation.forked_from = source.db_id
-        self.stop_editing()
-        self.prompt.clear()
-        await self.show_conversation(conversation)
-        self.pane.add_notice(f"Forked from “{source.title}” at your edited message — the original is unchanged "
-                             "(Ctrl+O lists both).")
-        self.send_text(text)
 
     async def action_retry(self) -> None:
         """Send the last user message again, dropping a failed or cancelled reply after it."""
@@ -634,40 +495,16 @@ class MainScreen(Screen[None]):
         elif self.reply.connection is None:
             self.notify("Not connected — summarizing needs the server.", severity="warning")
         else:
-            await self.start_summary()
+            await summaries.start_summary(self)
 
     def action_copy_reply(self) -> None:
         """Copy the focused message, or else the last reply, to the clipboard."""
-        message: Message | None = None
-        if self.focused is self.pane:
-            message = self.pane.cursor_message
-        if message is None:
-            message = next((m for m in reversed(self.conversation.messages)
-                            if m.role == "assistant" and m.content), None)
-        if message is None:
-            self.notify("No reply to copy yet.", severity="warning")
-            return
-        self.app.copy_to_clipboard(message.content)
-        self.notify(f"Copied {len(message.content):,} characters")
+        copying.copy_reply(self)
 
     def action_copy_code(self) -> None:
         """Copy the code block nearest the bottom of the view; press again for the one above."""
-        view = (self.pane.scroll_y, self.pane.virtual_size.height)
-        above = self._code_at[0] if self._code_at is not None and self._code_at[1] == view else None
-        blocks = self.pane.code_blocks_above(above)
-        if not blocks:
-            self._code_at = None
-            self.notify("No code block above." if above is not None else "No code block in view yet.",
-                        severity="warning")
-            return
-        row, _message, code = blocks[0]
-        self.copy_code(code.code, code.title())
-        self._code_at = (row, view)
+        copying.copy_code_block(self)
 
-    def copy_code(self, code: str, title: str) -> None:
-        """Put `code` on the clipboard and say which block it was."""
-        self.app.copy_to_clipboard(code)
-        self.notify(f"Copied {title} — Ctrl+T again copies the block above", markup=False)
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the sidebar."""
@@ -711,32 +548,5 @@ class MainScreen(Screen[None]):
         return palette.commands(self)
 
     # ------------------------------------------------------------ server, model
-    def switch_server(self, name: str) -> None:
-        """Talk to server profile `name` from now on; the conversation stays and is recounted with its tokenizer."""
-        if self.reply.streaming:
-            self.notify("A reply is streaming — switch servers once it is done (or Esc).", severity="warning")
-            return
-        try:
-            settings = self.settings.for_server(name)
-        except ConfigError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        self.settings = self.reply.settings = self.budget.settings = self.persistence.settings = settings
-        self.reply.attach(None)
-        self.budget.connection = None
-        self.header.model = settings.model
-        self.server.switch(settings)
-        self.telemetry.start(settings, self.demo, self.nvml_module)
-        self.pane.add_notice(f"Switching to server {name} ({settings.base_url}) — the conversation stays.")
 
-    async def use_model(self, model: str) -> None:
-        """Use another model of this server for the next replies."""
-        if self.reply.streaming:
-            self.notify("A reply is streaming — pick the model once it is done (or Esc).", severity="warning")
-        elif not await self.server.use_model(model):
-            self.notify(f"The server does not serve {model!r}.", severity="warning", markup=False)
 
-    def show_reasoning(self, mode: str) -> None:
-        """Show replies' thinking collapsed, expanded or not at all (this session)."""
-        self.pane.set_show_reasoning(mode)
-        self.notify(f"Thinking is shown {mode} (set show_reasoning in the config file to keep it).")

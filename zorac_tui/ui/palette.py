@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from textual.app import SystemCommand
 
 from zorac_tui.core.code_blocks import code_blocks
+from zorac_tui.ui import copying, switching
 
 if TYPE_CHECKING:
     from zorac_tui.ui.main_screen import MainScreen
@@ -49,27 +50,28 @@ def commands(screen: MainScreen) -> Iterator[SystemCommand]:
         if name != settings.server:
             url = settings.for_server(name).base_url
             yield SystemCommand(f"Switch server: {name}", f"Talk to {url} (the conversation stays)",
-                                partial(screen.switch_server, name))
+                                partial(switching.switch_server, screen, name))
     connection = screen.server.connection
     if connection is not None:
         for model in connection.info.models:
             if model.id != connection.model:
                 window = f" · context {model.max_model_len:,}" if model.max_model_len else ""
                 yield SystemCommand(f"Use model: {model.id}", f"Served by {settings.base_url}{window}",
-                                    partial(screen.use_model, model.id))
+                                    partial(switching.use_model, screen, model.id))
     message = screen.pane.cursor_message if screen.focused is screen.pane else None
     message = message or next((m for m in reversed(screen.conversation.messages) if m.role == "assistant"), None)
     if message is not None:
         for code in code_blocks(message.content):
             yield SystemCommand(f"Copy code: {code.title()}", "A code block of the focused message (or the last "
-                                "reply)", partial(screen.copy_code, code.code, code.title()))
+                                "reply)", partial(copying.copy_code, screen, code.code, code.title()))
     current = screen.conversation.preset or "default"
     for name in settings.prompt_names():
         if name != current:
             prompt = settings.preset(name).system_prompt
             yield SystemCommand(f"System prompt: {name}", prompt[:80] + ("…" if len(prompt) > 80 else ""),
-                                partial(screen.use_preset, name))
+                                partial(switching.use_preset, screen, name))
     for mode in REASONING_MODES:
         if mode != screen.pane.show_reasoning:
             yield SystemCommand(f"Thinking: show {mode}", "How a reasoning model's thinking is shown "
-                                "(collapsed to one line, expanded, or hidden)", partial(screen.show_reasoning, mode))
+                                "(collapsed to one line, expanded, or hidden)",
+                                partial(switching.show_reasoning, screen, mode))
