@@ -1,4 +1,4 @@
-"""SQLite persistence for conversations: the Store, its rows and errors, export, and the upstream Zorac import.
+"""SQLite persistence for conversations: the Store, its rows and errors, search, export, and the upstream import.
 
 Pure of Textual: the app calls it from one dedicated worker thread.
 """
@@ -11,6 +11,7 @@ from zorac_tui.store.db import (
     STATUSES,
     ConversationRow,
     MessageRow,
+    SearchHit,
     Store,
     StoreError,
     check_writable,
@@ -23,7 +24,7 @@ from zorac_tui.store.upstream_import import find_upstream_session, import_upstre
 
 __all__ = [
     "DB_NAME", "EXPORT_FORMAT", "MIGRATIONS", "ROLES", "SCHEMA_VERSION", "STATUSES", "V1_SCHEMA",
-    "ConversationRow", "MessageRow", "Store", "StoreError", "check_writable", "default_db_path",
+    "ConversationRow", "MessageRow", "SearchHit", "Store", "StoreError", "check_writable", "default_db_path",
     "export_json", "export_markdown", "find_upstream_session", "import_upstream_session",
     "title_from_first_message",
 ]

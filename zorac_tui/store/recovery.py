@@ -1,0 +1,76 @@
+"""A damaged database file: how opening tells it from a locked, newer or unwritable one, and moving it aside.
+
+Only damage moves a file: SQLite saying the file is not a database or is malformed, or a failing
+`PRAGMA quick_check`. A busy or locked file, one written by a newer zorac-tui, or one in a directory
+that cannot be written stays where it is, and so does a damaged file another running zorac-tui holds.
+The file keeps its -wal and -shm beside it under the new name, so SQLite tools can still read what
+is left in it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from zorac_tui.store.instances import in_use_elsewhere
+
+DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # extended codes (SQLITE_CORRUPT_VTAB, …) start so too
+DAMAGE_WORDS = ("file is not a database", "malformed")
+COMPANIONS = ("-wal", "-shm")
+
+
+class DamagedDatabase(Exception):
+    """SQLite's own check of the file found damage."""
+
+
+class NotMovedAside(Exception):
+    """A damaged database that had to stay where it is; the message says why."""
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """Whether an error from opening the database means the file itself is damaged."""
+    if isinstance(exc, DamagedDatabase):
+        return True
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return name.startswith(DAMAGE_CODES)
+    return any(words in str(exc) for words in DAMAGE_WORDS)
+
+
+def quick_check(conn: sqlite3.Connection) -> None:
+    """Raise DamagedDatabase unless SQLite's quick_check passes."""
+    first = conn.execute("PRAGMA quick_check").fetchone()
+    if first is None or first[0] != "ok":
+        raise DamagedDatabase(f"quick_check: {' '.join(str(first[0] if first else 'no answer').split())}")
+
+
+def aside_name(path: Path, now: float | None = None) -> Path:
+    """Where a damaged `path` goes: `<name>.corrupt-YYYYmmdd-HHMMSS` (-2, -3, … if taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 2
+    while any(Path(f"{target}{suffix}").exists() for suffix in ("", *COMPANIONS)):
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    return target
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    """Move a damaged database and its -wal/-shm aside; returns the new path, or raises NotMovedAside."""
+    if in_use_elsewhere(path):
+        raise NotMovedAside(f"{reason} — another running zorac-tui has it open; close it and start again "
+                            "to move the damaged file aside")
+    target = aside_name(path)
+    try:
+        os.rename(path, target)
+        # the -wal must go with it: left behind, SQLite would replay its pages into the new database
+        for suffix in COMPANIONS:
+            if Path(f"{path}{suffix}").exists():
+                os.rename(f"{path}{suffix}", f"{target}{suffix}")
+    except OSError as exc:
+        raise NotMovedAside(f"{reason} — it could not be moved aside: {exc.strerror or exc}") from None
+    return target
