@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from zorac_tui import cli
-from zorac_tui.store import SCHEMA_VERSION, Store, StoreError, default_db_path
+from zorac_tui.store import SCHEMA_VERSION, Store, StoreError, default_db_path, recovery
 from zorac_tui.store import db as store_db
 from zorac_tui.store.instances import InstanceLock
 from zorac_tui.store.recovery import aside_name
@@ -84,19 +84,44 @@ def test_a_truncated_database_is_moved_aside(tmp_path: Path, keep: float) -> Non
         opens_as_new(store)
 
 
-def test_damage_only_the_quick_check_finds_is_moved_aside(tmp_path: Path) -> None:
-    path = filled(tmp_path / "conversations.sqlite3")
+def damaged_page(path: Path) -> Path:
+    """Give the last table page of the file (a page of messages) a page type that does not exist."""
     data = bytearray(path.read_bytes())
     page = 4096
     leaves = [n for n in range(1, len(data) // page) if data[n * page] == 0x0D]  # table leaf pages
-    data[leaves[-1] * page] = 0xFF  # the last one (a page of messages) gets a page type that does not exist
+    data[leaves[-1] * page] = 0xFF
     path.write_bytes(data)
     with sqlite3.connect(path) as raw:  # opening and reading the schema alone would not notice
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("SELECT title FROM conversations").fetchall() == [("filled",)]
+    return path
+
+
+def test_damage_only_the_quick_check_finds_is_moved_aside(tmp_path: Path) -> None:
+    path = damaged_page(filled(tmp_path / "conversations.sqlite3"))
+    data = path.read_bytes()
     with Store(path) as store:
-        assert store.recovered_from is not None and store.recovered_from.read_bytes() == bytes(data)
+        assert store.recovered_from is not None and store.recovered_from.read_bytes() == data
         opens_as_new(store)
+
+
+def test_a_large_file_is_checked_in_full_after_a_run_met_damage(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FULL_CHECK_UP_TO opening skips quick_check; damage a read runs into leaves a mark, and the next
+    open checks the whole file, finds it and moves it aside."""
+    path = damaged_page(filled(tmp_path / "conversations.sqlite3"))
+    monkeypatch.setattr(recovery, "FULL_CHECK_UP_TO", 0)  # every file counts as large
+    mark = recovery.damage_mark(path)
+    with Store(path) as store:
+        assert store.recovered_from is None  # not noticed at open
+        with pytest.raises(StoreError, match="malformed"):
+            store.load_messages(1)
+        assert mark.exists()
+    with Store(path) as store:
+        assert store.recovered_from is not None and not mark.exists()
+        opens_as_new(store)
+    with Store(path) as sound:  # a sound file, large and unmarked: no check, nothing moved
+        assert sound.recovered_from is None and not mark.exists()
 
 
 def test_two_recoveries_in_one_second_get_their_own_names(tmp_path: Path) -> None:

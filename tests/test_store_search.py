@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 
 from zorac_tui import cli
 from zorac_tui.store import SearchHit, Store, default_db_path
-from zorac_tui.store.search import match_expression, spans
+from zorac_tui.store.search import match_expression, spans, words
 
 
 @pytest.fixture
@@ -113,10 +114,24 @@ def test_operators_and_punctuation_are_plain_words(store: Store) -> None:
 
 def test_match_expression_quotes_every_word() -> None:
     assert match_expression("awq marlin") == '"awq" "marlin"*'
-    assert match_expression('foo" AND') == '"foo""" "AND"*'
+    assert match_expression('foo" AND') == '"foo" "AND"*'
+    assert match_expression('kv-cache "x*y" NEAR(a,b)') == '"kv" "cache" "x" "y" "NEAR" "a" "b"*'
     assert match_expression("done ") == '"done"'
     assert match_expression("* - \"") is None
     assert match_expression("") is None
+    assert words("nai\u0308ve ক্ষমা ½ ǅ_x") == ["nai\u0308ve", "ক্ষমা", "½", "ǅ", "x"]
+    assert words("ক্ষমা", split_marks=True) == ["ক", "ষম"]
+
+
+def test_a_word_the_index_cuts_differently_is_still_found(store: Store) -> None:
+    """SQLite's tokenizer drops the Bengali virama and cuts the word there; Python's letters keep it whole,
+    so the word reaches FTS5 as two, which it refuses: the search cuts at the mark and tries again."""
+    conv = store.create_conversation("Bengali")
+    mid = store.add_message(conv, "user", "ক্ষমা করবেন")
+    with pytest.raises(sqlite3.OperationalError, match="fts5"):  # the first try, as FTS5 answers it
+        store.conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (match_expression("ক্ষমা"),))
+    assert ids(store, "ক্ষমা") == {mid}
+    assert ids(store, "naïve") == set()
 
 
 # ------------------------------------------------------------------------------ labels and snippets

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from zorac_tui import paths
 from zorac_tui.store import search as fts
 from zorac_tui.store import versions
-from zorac_tui.store.recovery import DamagedDatabase, NotMovedAside, is_damaged, move_aside, quick_check
+from zorac_tui.store.recovery import DamagedDatabase, NotMovedAside, check_file, is_damaged, move_aside, note_damage
 from zorac_tui.store.rows import (
     MESSAGE_COLUMNS,
     ConversationRow,
@@ -132,7 +132,7 @@ class Store:
         self.conn.execute("PRAGMA synchronous = NORMAL")
         if new:
             os.chmod(self.path, 0o600)
-        quick_check(self.conn)
+        check_file(self.conn, self.path)
         self.found_version = migrate(self.conn)
 
     @property
@@ -160,6 +160,7 @@ class Store:
                     raise
                 return result
             except sqlite3.Error as exc:
+                self._noticed(exc)
                 raise StoreError(f"Could not write {self.path}: {one_line(exc)}") from None
             except ValueError as exc:
                 raise StoreError(f"Cannot change {self.path}: {exc}") from None
@@ -170,7 +171,13 @@ class Store:
             try:
                 return self._conn().execute(sql, args if isinstance(args, dict) else tuple(args)).fetchall()
             except sqlite3.Error as exc:
+                self._noticed(exc)
                 raise StoreError(f"Could not read {self.path}: {one_line(exc)}") from None
+
+    def _noticed(self, exc: sqlite3.Error) -> None:
+        """Damage met while running: the next open checks the whole file (and moves it aside if it fails)."""
+        if is_damaged(exc):
+            note_damage(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         """The open connection, or StoreError once closed."""
@@ -460,6 +467,7 @@ class Store:
             try:
                 return fts.search(self._conn(), query, limit)
             except sqlite3.Error as exc:
+                self._noticed(exc)
                 raise StoreError(f"Could not search {self.path}: {one_line(exc)}") from None
 
     def mark_interrupted(self, idle_for: float = 0.0) -> int:

@@ -1,11 +1,12 @@
 """Full-text search over titles and every stored message (SQLite FTS5), newest first, with marked snippets.
 
-What the user typed is never FTS5 syntax: each whitespace-separated word becomes a quoted phrase
-(quotes doubled), so `foo"`, `AND`, `*`, `-x` or `NEAR(` are plain words. Every word must match; the
-last one also matches as a prefix while it is being typed (not once a space follows it). Case is
-folded, and accents in Latin script ("cafe" finds "Café"); a run of letters or digits is one word, so
-a word is found by its beginning, not from its middle (a CJK phrase written without spaces is one
-word too); symbols such as emoji are not words.
+What the user typed is never FTS5 syntax: it is cut into words the way the index cuts text (runs of
+letters, digits and their accents; everything else separates), each word quoted, so `foo"`, `AND`,
+`*`, `-x` or `NEAR(` are plain words or nothing. Every word must match, anywhere in the message
+(`kv-cache` finds "kv" and "cache", not only side by side); the last one also matches as a prefix
+while it is being typed (not once a space follows it). Case is folded, and accents in Latin script
+("cafe" finds "Café"); a word is found by its beginning, not from its middle (a CJK phrase written
+without spaces is one word); symbols such as emoji are not words.
 
 Snippets come back as (text, matched) spans, never as markup: FTS5 marks matches with noncharacter
 markers made unique per query, which are split off here, so nothing a user wrote can pose as a mark.
@@ -16,23 +17,36 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import unicodedata
 
 from zorac_tui.store.rows import SearchHit
 
 SNIPPET_TOKENS = 16  # words of context around a match (FTS5 allows up to 64)
 ELLIPSIS = "…"
 WHITESPACE = re.compile(r"\s+")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def match_expression(text: str) -> str | None:
+def words(text: str, split_marks: bool = False) -> list[str]:
+    """The words of `text` as the index sees them: runs of letters, digits, private-use characters and
+    combining marks (split at the marks too with `split_marks`)."""
+    found, current = [], []
+    for ch in text:
+        kind = unicodedata.category(ch)
+        if kind[0] in "LN" or kind == "Co" or (kind[0] == "M" and not split_marks and current):
+            current.append(ch)
+        elif current:
+            found.append("".join(current))
+            current = []
+    if current:
+        found.append("".join(current))
+    return found
+
+
+def match_expression(text: str, split_marks: bool = False) -> str | None:
     """The FTS5 MATCH expression for what the user typed; None when it holds no word to look for."""
-    # control characters separate words anyway, and FTS5 would read a NUL as the end of the query
-    text = CONTROL.sub(" ", text)
-    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
-    if not words:
+    phrases = [f'"{w}"' for w in words(text, split_marks)]  # a word holds no quote: quotes separate words
+    if not phrases:
         return None
-    phrases = ['"' + w.replace('"', '""') + '"' for w in words]
     if not text[-1:].isspace():  # still typing the last word: match it as a prefix
         phrases[-1] += "*"
     return " ".join(phrases)
@@ -88,8 +102,26 @@ ORDER BY h.rowid DESC
 
 def search(conn: sqlite3.Connection, text: str, limit: int = 50) -> list[SearchHit]:
     """Titles and messages matching every word of `text`, newest first, at most `limit` hits."""
-    query = match_expression(text)
-    if query is None or limit <= 0:
+    if limit <= 0:
+        return []
+    try:
+        return _search(conn, match_expression(text), limit)
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
+    # The index cut a word where this Python did not (a combining mark it drops, a letter newer than its
+    # Unicode tables): that word reached FTS5 as several, which it refuses. Cut at the marks too, or give up.
+    try:
+        return _search(conn, match_expression(text, split_marks=True), limit)
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
+        return []
+
+
+def _search(conn: sqlite3.Connection, query: str | None, limit: int) -> list[SearchHit]:
+    """Run a MATCH expression against titles and messages; hits newest first."""
+    if query is None:
         return []
     start, end = markers()
     args = {"start": start, "end": end, "ellipsis": ELLIPSIS, "tokens": SNIPPET_TOKENS, "query": query,
