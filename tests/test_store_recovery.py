@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from zorac_tui import cli
-from zorac_tui.store import SCHEMA_VERSION, Store, StoreError, default_db_path, recovery
+from zorac_tui.store import SCHEMA_VERSION, Store, StoreError, default_db_path, opening
 from zorac_tui.store import db as store_db
 from zorac_tui.store.instances import InstanceLock
-from zorac_tui.store.recovery import aside_name
+from zorac_tui.store.opening import aside_name
 
 GARBAGE = b"just some notes, not SQLite\n" * 50
 ASIDE = re.compile(r"conversations\.sqlite3\.corrupt-\d{8}-\d{6}(-\d+)?$")
@@ -110,8 +110,8 @@ def test_a_large_file_is_checked_in_full_after_a_run_met_damage(tmp_path: Path,
     """Above FULL_CHECK_UP_TO opening skips quick_check; damage a read runs into leaves a mark, and the next
     open checks the whole file, finds it and moves it aside."""
     path = damaged_page(filled(tmp_path / "conversations.sqlite3"))
-    monkeypatch.setattr(recovery, "FULL_CHECK_UP_TO", 0)  # every file counts as large
-    mark = recovery.damage_mark(path)
+    monkeypatch.setattr(opening, "FULL_CHECK_UP_TO", 0)  # every file counts as large
+    mark = opening.damage_mark(path)
     with Store(path) as store:
         assert store.recovered_from is None  # not noticed at open
         with pytest.raises(StoreError, match="malformed"):

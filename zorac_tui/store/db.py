@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 from zorac_tui import paths
 from zorac_tui.store import search as fts
 from zorac_tui.store import versions
-from zorac_tui.store.recovery import DamagedDatabase, NotMovedAside, check_file, is_damaged, move_aside, note_damage
+from zorac_tui.store.opening import DamagedDatabase, NotMovedAside, is_damaged, note_damage, open_database
 from zorac_tui.store.rows import (
     MESSAGE_COLUMNS,
     ConversationRow,
@@ -24,17 +23,10 @@ from zorac_tui.store.rows import (
     message_row,
     settings_of,
 )
-from zorac_tui.store.schema import NewerSchemaError, migrate, user_version
+from zorac_tui.store.rules import STAT_FIELDS, check, clean_settings, one_line
+from zorac_tui.store.schema import NewerSchemaError, user_version
 
-DB_NAME = "conversations.sqlite3"
 BUSY_TIMEOUT_S = 5.0
-ROLES = ("system", "user", "assistant", "summary")
-STATUSES = ("complete", "streaming", "cancelled", "error", "interrupted")
-STAT_FIELDS = ("prompt_tokens", "completion_tokens", "ttft_s", "decode_tok_s", "error", "summary_of_count",
-               "thinking_tokens", "ttfa_s", "thinking_s")
-# Settings that must never reach the file, whatever the caller passes.
-SECRET_SETTINGS = frozenset({"api_key", "apikey", "key", "password", "secret", "authorization", "token"})
-
 T = TypeVar("T")
 
 
@@ -47,42 +39,6 @@ class StoreError(Exception):
 LIVE = "archived_by IS NULL AND shown = 1"
 LIVE_COUNT = ("(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.archived_by IS NULL "
               "AND m.shown = 1) AS message_count")
-
-
-def default_db_path() -> Path:
-    """The database file in the platformdirs user data dir (created 0700)."""
-    return paths.ensure_private_dir(paths.data_dir()) / DB_NAME
-
-
-def title_from_first_message(text: str, limit: int = 60) -> str:
-    """First non-empty line, whitespace collapsed, at most `limit` characters ("Untitled" if empty)."""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    line = " ".join(line.split())
-    return (line[: limit - 1].rstrip() + "…") if len(line) > limit else (line or "Untitled")
-
-
-def clean_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
-    """Settings without anything secret (the API key never reaches the file)."""
-    return {k: v for k, v in (settings or {}).items()
-            if k.lower() not in SECRET_SETTINGS and not k.lower().endswith("api_key")}
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return " ".join(text.split()) or type(exc).__name__
-
-
-def check_writable(directory: Path) -> str | None:
-    """None if `directory` accepts writes, else a one-line reason."""
-    try:
-        paths.ensure_private_dir(directory)
-        probe = directory / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return None
-    except OSError as exc:
-        return f"{directory} is not writable: {one_line(exc)}"
 
 
 class Store:
@@ -98,42 +54,15 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self.conn: sqlite3.Connection | None = None
-        self.recovered_from: Path | None = None
-        self.damage: str | None = None  # what was wrong with the file moved aside
         try:
             paths.ensure_private_dir(self.path.parent)
-            try:
-                self._connect()
-            except (sqlite3.DatabaseError, DamagedDatabase) as exc:
-                if not is_damaged(exc):
-                    raise
-                self.damage = one_line(exc)
-                try:
-                    # moved while still open: closing a connection deletes the -wal and -shm by name,
-                    # and they must go with the file, not be lost
-                    self.recovered_from = move_aside(self.path, self.damage)
-                finally:
-                    self.close()
-                self._connect()
+            opened = open_database(self.path, BUSY_TIMEOUT_S)
         except (sqlite3.Error, OSError, NewerSchemaError, DamagedDatabase, NotMovedAside) as exc:
-            self.close()
             raise StoreError(f"Cannot open the conversation database {self.path}: {one_line(exc)}") from None
-
-    def _connect(self) -> None:
-        """Connect, set the connection up, check the file and bring its schema up to date."""
-        new = not self.path.exists()
-        self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
-                                    isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL loses nothing a process crash could take; only power loss risks the last commit.
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        if new:
-            os.chmod(self.path, 0o600)
-        check_file(self.conn, self.path)
-        self.found_version = migrate(self.conn)
+        self.conn = opened.conn
+        self.found_version = opened.found_version
+        self.recovered_from: Path | None = opened.recovered_from
+        self.damage: str | None = opened.damage  # what was wrong with the file moved aside
 
     @property
     def recovery_note(self) -> str | None:
@@ -281,7 +210,7 @@ class Store:
         With `version_of` (any version of an earlier reply) the message is a new version of that reply: it
         takes the reply's place, is the shown one, and every other version is hidden, in one transaction.
         """
-        _check(role=role, status=status)
+        check(role=role, status=status)
         unknown = set(stats) - set(STAT_FIELDS)
         if unknown:
             raise TypeError(f"unknown message stats: {', '.join(sorted(unknown))}")
@@ -326,7 +255,7 @@ class Store:
                        server: str | None = None, model: str | None = None) -> None:
         """Store a message's final text, status and stats, and touch its conversation. `thinking`, `server`
         and `model` left None keep what is stored (the last checkpoint's thinking, who was asked)."""
-        _check(status=status)
+        check(status=status)
         now = time.time()
 
         def _finish(c: sqlite3.Connection) -> None:
@@ -483,10 +412,3 @@ class Store:
             "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming' AND conversation_id IN "
             "(SELECT id FROM conversations WHERE updated <= ?)", (cutoff,)).rowcount)
 
-
-def _check(role: str | None = None, status: str | None = None) -> None:
-    """Refuse a role or status the schema does not know (a programming error, not a disk problem)."""
-    if role is not None and role not in ROLES:
-        raise ValueError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r} (expected one of {', '.join(STATUSES)})")

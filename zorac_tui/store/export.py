@@ -8,7 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 from zorac_tui.core.conversation import seconds
-from zorac_tui.store.db import MessageRow, Store, clean_settings
+from zorac_tui.store.db import MessageRow, Store
+from zorac_tui.store.rules import clean_settings
 
 EXPORT_FORMAT = "zorac-tui/1"
 ROLE_HEADING = {"user": "You", "assistant": "Assistant", "summary": "Summary", "system": "System"}

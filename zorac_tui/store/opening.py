@@ -1,4 +1,5 @@
-"""A damaged database file: how opening tells it from a locked, newer or unwritable one, and moving it aside.
+"""Opening the database file: the connection's settings, a check for damage, a damaged file moved aside, and
+the schema brought up to date.
 
 Only damage moves a file: SQLite saying the file is not a database or is malformed, or a failing
 `PRAGMA quick_check`. A busy or locked file, one written by a newer zorac-tui, or one in a directory
@@ -16,9 +17,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from zorac_tui.store.instances import in_use_elsewhere
+from zorac_tui.store.schema import migrate
 
 DAMAGE_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # extended codes (SQLITE_CORRUPT_VTAB, …) start so too
 DAMAGE_WORDS = ("file is not a database", "malformed")
@@ -97,3 +100,63 @@ def move_aside(path: Path, reason: str) -> Path:
         raise NotMovedAside(f"{reason} — it could not be moved aside: {exc.strerror or exc}") from None
     damage_mark(path).unlink(missing_ok=True)
     return target
+
+
+@dataclass
+class Opened:
+    """An open, checked, current database; where a damaged file went if one was moved aside, and why."""
+
+    conn: sqlite3.Connection
+    found_version: int  # the schema version the file had before this open
+    recovered_from: Path | None = None
+    damage: str | None = None
+
+
+def open_database(path: Path, busy_timeout_s: float) -> Opened:
+    """Open `path` (created 0600 if new); a damaged file is moved aside and a new one started.
+
+    Raises sqlite3.Error, OSError, NewerSchemaError, DamagedDatabase or NotMovedAside when it cannot."""
+    aside = damage = None
+    conn = connect(path, busy_timeout_s)
+    try:
+        try:
+            prepare(conn, path)
+        except (sqlite3.DatabaseError, DamagedDatabase) as exc:
+            if not is_damaged(exc):
+                raise
+            damage = " ".join(str(exc).split())
+            # moved while still open: closing a connection deletes the -wal and -shm by name, and they
+            # must go with the file, not be lost
+            aside = move_aside(path, damage)
+            conn.close()
+            conn = connect(path, busy_timeout_s)
+            prepare(conn, path)
+        return Opened(conn, migrate(conn), aside, damage)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection to `path` (the file created 0600 if it is new), rows as sqlite3.Row."""
+    new = not path.exists()
+    conn = sqlite3.connect(path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    if new:
+        try:
+            conn.execute("PRAGMA user_version")  # the file exists once SQLite has read it
+            os.chmod(path, 0o600)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """WAL, foreign keys, the durability level, and the damage check."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # In WAL mode NORMAL loses nothing a process crash could take; only power loss risks the last commit.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    check_file(conn, path)
