@@ -10,10 +10,11 @@ What is measured (nothing is asserted; figures are printed):
 * build: every message inserted through the schema's triggers (so the index grows the way it does in
   use), 1,000 conversations per transaction; the time, then the file size and how much of it is the
   search index.
-* open: `Store(path)` on the built file (its `quick_check` included), median of 3.
+* open: `Store(path)` on the built file, median of 3 (quick_check runs at open only on files up to 64 MB,
+  or after a run met damage), and one `PRAGMA quick_check` of the whole file for comparison.
 * search: `Store.search(query, limit=50)` (the whole path: FTS5 match, snippets, joins, spans) for
-  common, middling, rare and absent words, two and three words, and prefixes of 1 to 5 letters as
-  typed while searching; each query 15 times: p50 / p95 / max per query and over all of them.
+  common, middling, rare and absent words, two and three words, and beginnings of 1 to 7 letters as
+  typed while searching; each query 15 times after one warm-up: p50 / p95 / max per query and over all.
 * with --migration: the same content written as a v3 file (no index), then the first `Store(path)`
   of this version, which migrates it and builds the index for every row.
 
@@ -39,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from zorac_tui.store import MIGRATIONS, V1_SCHEMA, Store  # noqa: E402
+from zorac_tui.store import MIGRATIONS, V1_SCHEMA, Store, opening  # noqa: E402
 
 COMMON = """the of and to a in is it that for you with on this as are be was can at by not or have from
 an but if your will use which more one all there when so what they about their would has how we out up
@@ -152,8 +153,9 @@ def queries(words: list[str]) -> list[tuple[str, str]]:
         ("most common word", "the"), ("common word", "memory"), ("middling word", mid),
         ("rare word", rare), ("absent word", "xylophonequartz"), ("two common words", "memory cache"),
         ("common + rare", f"the {rare}"), ("three words", "gpu memory cache"),
-        ("prefix, 1 letter", "q"), ("prefix, 2 letters", "qu"), ("prefix, 3 letters", "qua"),
-        ("prefix, 5 letters", "quant"), ("two words, prefix", "gpu mem"),
+        ("long common word", "quantization"), ("prefix, 1 letter", "q"), ("prefix, 2 letters", "qu"),
+        ("prefix, 3 letters", "qua"), ("prefix, 4 letters", "quan"), ("prefix, 5 letters", "quant"),
+        ("prefix, 7 letters", "quantiz"), ("two words, prefix", "gpu mem"), ("finished word", "memory "),
         ("punctuation", 'kv-cache "decode'),
     ]
 
@@ -237,7 +239,14 @@ def main() -> None:
             store = Store(path)
             opens.append(time.perf_counter() - t)
             store.close()
-        print(f"open (quick_check included): median {statistics.median(opens) * 1000:,.0f} ms")
+        checked = path.stat().st_size <= opening.FULL_CHECK_UP_TO
+        with sqlite3.connect(path) as conn:
+            t = time.perf_counter()
+            conn.execute("PRAGMA quick_check").fetchall()
+            whole = time.perf_counter() - t
+        print(f"open: median {statistics.median(opens) * 1000:,.0f} ms ("
+              + ("quick_check included" if checked else "quick_check skipped: over 64 MB and not marked damaged")
+              + f"); quick_check of the whole file: {whole * 1000:,.0f} ms")
         rng = random.Random(1)
         store = Store(path)
         results = measure(store, queries(vocabulary(rng)), args.repeats)

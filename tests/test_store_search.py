@@ -17,7 +17,7 @@ import pytest
 
 from zorac_tui import cli
 from zorac_tui.store import SearchHit, Store, default_db_path
-from zorac_tui.store.search import match_expression, spans, words
+from zorac_tui.store.search import completions, match_expression, parse, spans, words
 
 
 @pytest.fixture
@@ -98,6 +98,35 @@ def test_no_input_raises(store: Store, query: str) -> None:
     assert store.integrity_ok()
 
 
+def test_a_long_beginning_finds_what_fts5s_own_prefix_search_finds(store: Store) -> None:
+    """Beginnings longer than the index's prefix entries are looked up as the words they begin (OR), unless
+    there are too many or the beginning is not plain ASCII: either way the same hits as FTS5's own `*`."""
+    conv = store.create_conversation("Quantization notes")
+    texts = ["quantization of weights", "Quantized kernels", "quantize it", "a quantum leap", "quant",
+             "QUANTIZATION again", "nothing here", "Quäntchen", "quänt"] + [f"zebra{i} stripes" for i in range(70)]
+    for text in texts:
+        store.add_message(conv, "user", text, thinking="think quantitatively" if text == "nothing here" else "")
+
+    def native(prefix: str) -> set[int | None]:
+        rows = store.conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", (f'"{prefix}"*',))
+        titles = store.conn.execute("SELECT rowid FROM titles_fts WHERE titles_fts MATCH ?", (f'"{prefix}"*',))
+        return {r[0] for r in rows} | ({None} if titles.fetchall() else set())
+
+    query = parse("quant")
+    assert completions(store.conn, "messages_fts", query) == [  # "Quäntchen" folded as the index folds it
+        "quant", "quantchen", "quantitatively", "quantization", "quantize", "quantized", "quantum"]
+    assert completions(store.conn, "titles_fts", query) == ["quantization"]
+    assert completions(store.conn, "messages_fts", parse("zebra")) is None  # 70 words: FTS5's own search
+    assert completions(store.conn, "messages_fts", parse("quän")) is None  # not ASCII: FTS5's own search
+    assert completions(store.conn, "messages_fts", parse("quan")) is None  # short: the prefix entries serve
+    assert completions(store.conn, "messages_fts", parse("quant ")) is None  # a finished word
+    assert completions(store.conn, "messages_fts", parse("quantx")) == []
+    for prefix in ("quant", "Quantiz", "QUANTIZATION", "quantum", "quantx", "zebra", "zebra1", "quän", "quänt"):
+        assert ids(store, prefix) == native(prefix.lower()), prefix
+    assert len(ids(store, "quant")) == 10  # 8 texts (accents folded), the thinking, the title
+    assert found(store, "quantit") == [("thinking", store.load_messages(conv)[6].id)]
+
+
 def test_operators_and_punctuation_are_plain_words(store: Store) -> None:
     conv = store.create_conversation("Operators")
     plain = store.add_message(conv, "user", "salt and pepper, or not")
@@ -113,9 +142,9 @@ def test_operators_and_punctuation_are_plain_words(store: Store) -> None:
 
 
 def test_match_expression_quotes_every_word() -> None:
-    assert match_expression("awq marlin") == '"awq" "marlin"*'
-    assert match_expression('foo" AND') == '"foo" "AND"*'
-    assert match_expression('kv-cache "x*y" NEAR(a,b)') == '"kv" "cache" "x" "y" "NEAR" "a" "b"*'
+    assert match_expression("awq marlin") == '"awq" AND "marlin"*'
+    assert match_expression('foo" AND') == '"foo" AND "AND"*'
+    assert match_expression('kv-cache "x*y" NEAR(a,b)') == '"kv" AND "cache" AND "x" AND "y" AND "NEAR" AND "a" AND "b"*'
     assert match_expression("done ") == '"done"'
     assert match_expression("* - \"") is None
     assert match_expression("") is None

@@ -18,10 +18,14 @@ import re
 import secrets
 import sqlite3
 import unicodedata
+from dataclasses import dataclass
 
 from zorac_tui.store.rows import SearchHit
 
 SNIPPET_TOKENS = 16  # words of context around a match (FTS5 allows up to 64)
+PREFIX_ENTRIES = 4  # the index has entries of their own for beginnings up to this long (schema: prefix=)
+MAX_COMPLETIONS = 64
+PHRASE_REFUSED = "phrase queries are not supported"  # FTS5's words for a quoted word it cuts in two
 ELLIPSIS = "…"
 WHITESPACE = re.compile(r"\s+")
 
@@ -42,14 +46,53 @@ def words(text: str, split_marks: bool = False) -> list[str]:
     return found
 
 
+@dataclass(frozen=True)
+class Query:
+    """What to look for: words that must all match, the last one also as a beginning when `prefix`."""
+
+    words: tuple[str, ...]
+    prefix: bool
+
+
+def parse(text: str, split_marks: bool = False) -> Query | None:
+    """The words of what the user typed (None when there is none); a prefix while the last is being typed."""
+    found = words(text, split_marks)
+    return Query(tuple(found), not text[-1:].isspace()) if found else None
+
+
+def expression(query: Query, completions: list[str] | None = None) -> str:
+    """The FTS5 MATCH expression: each word quoted (a word holds no quote); the last one as a prefix, or as
+    any of the indexed words it begins when those are given."""
+    phrases = [f'"{w}"' for w in query.words]
+    if query.prefix:
+        phrases[-1] = "(" + " OR ".join(f'"{t}"' for t in completions) + ")" if completions else phrases[-1] + "*"
+    return " AND ".join(phrases)
+
+
 def match_expression(text: str, split_marks: bool = False) -> str | None:
     """The FTS5 MATCH expression for what the user typed; None when it holds no word to look for."""
-    phrases = [f'"{w}"' for w in words(text, split_marks)]  # a word holds no quote: quotes separate words
-    if not phrases:
+    query = parse(text, split_marks)
+    return expression(query) if query else None
+
+
+def completions(conn: sqlite3.Connection, index: str, query: Query) -> list[str] | None:
+    """The words of `index` the last word begins, when naming them beats FTS5's own prefix search, else None.
+
+    FTS5 answers a beginning longer than its prefix entries by merging the full list of every row of every
+    word it begins before it can return the newest (35 ms for "quant" in 500,000 messages); naming those
+    words lets it walk their lists from the newest and stop at the limit (6 ms, the look-up included).
+    Only plain ASCII beginnings (folded here exactly as the index folds them) and at most
+    MAX_COMPLETIONS words.
+    """
+    last = query.words[-1]
+    if not query.prefix or len(last) <= PREFIX_ENTRIES or not last.isascii():
         return None
-    if not text[-1:].isspace():  # still typing the last word: match it as a prefix
-        phrases[-1] += "*"
-    return " ".join(phrases)
+    terms = f"{index}_terms"
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{terms} USING fts5vocab(main, {index}, row)")
+    low = last.lower()
+    found = [r[0] for r in conn.execute(f"SELECT term FROM temp.{terms} WHERE term >= ? AND term < ? LIMIT ?",
+                                        (low, low[:-1] + chr(ord(low[-1]) + 1), MAX_COMPLETIONS + 1))]
+    return found if len(found) <= MAX_COMPLETIONS else None
 
 
 def markers() -> tuple[str, str]:
@@ -81,10 +124,15 @@ def spans(snippet: str, start: str, end: str) -> tuple[tuple[str, bool], ...]:
     return tuple((text, matched) for text, matched in out if text)
 
 
+# Titles by last activity: every matching title is sorted (one per conversation, so at most thousands),
+# and only the ones kept get a snippet (a snippet costs as much as reading the title again).
 TITLE_HITS = """
-SELECT c.id, c.title, c.updated, snippet(titles_fts, 0, :start, :end, :ellipsis, :tokens)
-FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
+SELECT c.id, c.title, c.updated FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
 WHERE titles_fts MATCH :query ORDER BY c.updated DESC, c.id DESC LIMIT :limit
+"""
+TITLE_SNIPPET = """
+SELECT snippet(titles_fts, 0, :start, :end, :ellipsis, :tokens) FROM titles_fts
+WHERE titles_fts MATCH :query AND rowid = :id
 """
 
 # Newest first: FTS5 walks its index in descending rowid (message id) order and stops at the limit,
@@ -105,37 +153,44 @@ def search(conn: sqlite3.Connection, text: str, limit: int = 50) -> list[SearchH
     if limit <= 0:
         return []
     try:
-        return _search(conn, match_expression(text), limit)
+        return _search(conn, parse(text), limit)
     except sqlite3.OperationalError as exc:
-        if "fts5" not in str(exc):
+        if PHRASE_REFUSED not in str(exc):
             raise
     # The index cut a word where this Python did not (a combining mark it drops, a letter newer than its
     # Unicode tables): that word reached FTS5 as several, which it refuses. Cut at the marks too, or give up.
     try:
-        return _search(conn, match_expression(text, split_marks=True), limit)
+        return _search(conn, parse(text, split_marks=True), limit)
     except sqlite3.OperationalError as exc:
-        if "fts5" not in str(exc):
+        if PHRASE_REFUSED not in str(exc):
             raise
         return []
 
 
-def _search(conn: sqlite3.Connection, query: str | None, limit: int) -> list[SearchHit]:
-    """Run a MATCH expression against titles and messages; hits newest first."""
+def _search(conn: sqlite3.Connection, query: Query | None, limit: int) -> list[SearchHit]:
+    """Look for `query` in titles and in messages; hits newest first."""
     if query is None:
         return []
     start, end = markers()
-    args = {"start": start, "end": end, "ellipsis": ELLIPSIS, "tokens": SNIPPET_TOKENS, "query": query,
-            "limit": limit}
-    hits = [SearchHit(conversation_id=cid, message_id=None, title=title, updated=updated, role=None,
-                      where="title", snippet=spans(snip, start, end), created=updated)
-            for cid, title, updated, snip in conn.execute(TITLE_HITS, args)]
-    for row in conn.execute(MESSAGE_HITS, args):
-        message_id, in_content, in_thinking, cid, role, created, archived_by, shown, title, updated = row
-        matched_content = start in in_content
-        hits.append(SearchHit(conversation_id=cid, message_id=message_id, title=title, updated=updated,
-                              role=role, where=_where(matched_content, archived_by, shown),
-                              snippet=spans(in_content if matched_content else in_thinking, start, end),
-                              created=created))
+    args = {"start": start, "end": end, "ellipsis": ELLIPSIS, "tokens": SNIPPET_TOKENS, "limit": limit}
+    hits: list[SearchHit] = []
+    titles = completions(conn, "titles_fts", query)
+    if titles != []:  # [] : no indexed title word begins so
+        args["query"] = expression(query, titles)
+        hits += [SearchHit(conversation_id=cid, message_id=None, title=title, updated=updated, role=None,
+                           where="title", created=updated,
+                           snippet=spans(conn.execute(TITLE_SNIPPET, {**args, "id": cid}).fetchone()[0], start, end))
+                 for cid, title, updated in conn.execute(TITLE_HITS, args).fetchall()]
+    messages = completions(conn, "messages_fts", query)
+    if messages != []:
+        args["query"] = expression(query, messages)
+        for row in conn.execute(MESSAGE_HITS, args):
+            message_id, in_content, in_thinking, cid, role, created, archived_by, shown, title, updated = row
+            matched_content = start in in_content
+            hits.append(SearchHit(conversation_id=cid, message_id=message_id, title=title, updated=updated,
+                                  role=role, where=_where(matched_content, archived_by, shown),
+                                  snippet=spans(in_content if matched_content else in_thinking, start, end),
+                                  created=created))
     hits.sort(key=lambda h: (h.created, h.message_id or 0), reverse=True)
     return hits[:limit]
 
