@@ -15,6 +15,8 @@ What is measured (nothing is asserted; figures are printed):
 * search: `Store.search(query, limit=50)` (the whole path: FTS5 match, snippets, joins, spans) for
   common, middling, rare and absent words, two and three words, and beginnings of 1 to 7 letters as
   typed while searching; each query 15 times after one warm-up: p50 / p95 / max per query and over all.
+* checkpoint: `Store.checkpoint_reply` of one streaming reply at 10, 50 and 200 kB of text (median of 5),
+  what the once-a-second save of a long reply costs with the index kept up to date.
 * with --migration: the same content written as a v3 file (no index), then the first `Store(path)`
   of this version, which migrates it and builds the index for every row.
 
@@ -174,6 +176,25 @@ def measure(store: Store, pairs: list[tuple[str, str]], repeats: int) -> list[tu
     return out
 
 
+def checkpoints(store: Store, pool: list[str]) -> list[tuple[int, float]]:
+    """(characters, median ms) of checkpointing a streaming reply of growing length: each checkpoint
+    replaces the reply's words in the index (the trigger), the conversation is deleted afterwards."""
+    conv = store.create_conversation("checkpoint probe")
+    reply = store.add_message(conv, "assistant", "", status="streaming")
+    rng, out, text = random.Random(2), [], ""
+    for size in (10_000, 50_000, 200_000):
+        while len(text) < size:
+            text += " " + rng.choice(pool)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            store.checkpoint_reply(reply, text)
+            times.append(time.perf_counter() - t)
+        out.append((len(text), statistics.median(times) * 1000))
+    store.delete(conv)
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (nearest rank)."""
     ordered = sorted(values)
@@ -249,7 +270,9 @@ def main() -> None:
               + f"); quick_check of the whole file: {whole * 1000:,.0f} ms")
         rng = random.Random(1)
         store = Store(path)
-        results = measure(store, queries(vocabulary(rng)), args.repeats)
+        words = vocabulary(rng)
+        results = measure(store, queries(words), args.repeats)
+        saves = checkpoints(store, sentences(random.Random(3), words, 2_000))
         store.close()
         print(f"\n{'query':<20} {'text':<24} {'hits':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
         for label, query, hits, times in results:
@@ -257,6 +280,8 @@ def main() -> None:
                   f"{max(times):>8.1f}")
         every = [t for *_, times in results for t in times]
         print(f"{'all queries':<45} {'':>5} {pct(every, 0.5):>8.1f} {pct(every, 0.95):>8.1f} {max(every):>8.1f}")
+        print("\ncheckpoint of a streaming reply (its words replaced in the index): "
+              + ", ".join(f"{chars / 1000:,.0f} kB {ms:.1f} ms" for chars, ms in saves))
         if args.migration:
             written, migrated = migration(directory, conversations, per)
             print(f"\nmigration: v3 file written in {written:.1f} s; first open of this version (index built for "

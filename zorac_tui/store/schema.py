@@ -41,7 +41,10 @@ CREATE INDEX messages_live_by_conversation ON messages(conversation_id) WHERE ar
 CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
 """,
     # v4: a reply's thinking and its figures, who answered, versions of a regenerated reply (one shown),
-    # forks, and full-text search over titles and every message (kept in step by triggers).
+    # forks, and full-text search over titles and every message. Triggers keep the index in step with
+    # the text (added, checkpointed, finished, renamed, deleted, also by cascade); archiving a message or
+    # showing another version changes no text, and a hit's label (archived, other version) is read from
+    # its row at search time, so those need no trigger.
     4: f"""
 ALTER TABLE messages ADD COLUMN thinking TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN thinking_tokens INTEGER;
