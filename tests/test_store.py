@@ -25,6 +25,7 @@ import platformdirs
 import pytest
 
 from zorac_tui.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     V1_SCHEMA,
     Store,
@@ -431,12 +432,17 @@ def test_v1_file_is_migrated_with_its_rows_intact(tmp_path: Path) -> None:
         assert store.count_messages(7) == 3
         assert store.mark_interrupted() == 1
         indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"messages_archived_by", "messages_live_by_conversation", "messages_streaming"} <= indexes
+        assert {"messages_archived_by", "messages_live_by_conversation", "messages_streaming",
+                "messages_versions"} <= indexes
+        assert [(h.where, h.message_id) for h in store.search("v1")] == [  # indexed by the migration
+            ("title", None), ("archived", 2), ("archived", 1)]
         assert store.integrity_ok()
     with raw(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
-        assert {"archived_by", "summary_of_count"} <= columns
+        assert {"archived_by", "summary_of_count", "thinking", "thinking_tokens", "ttfa_s", "thinking_s", "server",
+                "model", "version_of", "shown"} <= columns
+        assert {"forked_from", "forked_at"} <= {r[1] for r in conn.execute("PRAGMA table_info(conversations)")}
     with Store(path) as again:  # opening a current file again changes nothing
         assert again.found_version == SCHEMA_VERSION
         assert again.schema_version() == SCHEMA_VERSION
@@ -453,12 +459,80 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_a_file_that_is_not_a_database_is_a_one_line_store_error(tmp_path: Path) -> None:
-    path = tmp_path / "notes.sqlite3"
-    path.write_text("just some notes, not SQLite\n" * 50)
-    with pytest.raises(StoreError) as err:
-        Store(path)
-    assert str(path) in str(err.value) and "\n" not in str(err.value)
+def v3_file(path: Path) -> Path:
+    """A database exactly as the v3 release left it: the v1 DDL and migrations 2 and 3, with a summary
+    that archived two messages, a finished reply with stats and one still streaming."""
+    with raw(path) as conn:
+        conn.executescript(V1_SCHEMA)
+        for version in (2, 3):
+            conn.executescript(MIGRATIONS[version])
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO conversations(id, title, created, updated, model, server, settings) VALUES "
+                     "(3, 'Zebra notes from v3', 100.0, 300.0, 'old-model', 'http://10.0.0.3:8000/v1', "
+                     "'{\"system_prompt\": \"Be brief.\"}')")
+        conn.executemany(
+            "INSERT INTO messages(id, conversation_id, position, role, content, status, created, completion_tokens, "
+            "archived_by, summary_of_count) VALUES (?, 3, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(1, 0, "user", "tell me about the okapi", "complete", 110.0, None, 3, None),
+             (2, 1, "assistant", "the okapi is a giraffid", "complete", 120.0, 7, 3, None),
+             (3, 0, "summary", "an okapi question", "complete", 130.0, None, None, 2),
+             (4, 2, "user", "and the quagga?", "complete", 140.0, None, None, None),
+             (5, 3, "assistant", "the quagga was a zebra", "complete", 150.0, 9, None, None),
+             (6, 4, "assistant", "half a rep", "streaming", 160.0, None, None, None)])
+    return path
+
+
+def test_v3_file_is_migrated_to_v4_and_its_rows_are_searchable(tmp_path: Path) -> None:
+    path = v3_file(tmp_path / "v3.sqlite3")
+    with Store(path) as store:
+        assert store.found_version == 3 and store.schema_version() == SCHEMA_VERSION >= 4
+        conv = store.get_conversation(3)
+        assert (conv.title, conv.message_count, conv.forked_from, conv.forked_at, conv.preset, conv.system_prompt) == (
+            "Zebra notes from v3", 4, None, None, None, "Be brief.")
+        rows = store.load_messages(3)
+        assert [m.content for m in rows] == ["an okapi question", "and the quagga?", "the quagga was a zebra",
+                                             "half a rep"]
+        assert all((m.thinking, m.shown, m.version_of, m.server, m.model, m.thinking_tokens) ==
+                   ("", True, None, None, None, None) for m in rows)
+        assert store.live_message_ids(3) == {3, 4, 5, 6}
+        # the index was built for the rows already there, archived ones included
+        assert [(h.where, h.message_id) for h in store.search("okapi")] == [
+            ("message", 3), ("archived", 2), ("archived", 1)]
+        assert [(h.where, h.message_id) for h in store.search("zebra")] == [("title", None), ("message", 5)]
+        # and the new columns work on the old rows
+        again = store.add_message(3, "assistant", "the quagga, again", version_of=5, thinking="recall equids")
+        assert [m.content for m in store.load_messages(3)][2] == "the quagga, again"
+        assert [(h.where, h.message_id) for h in store.search("equids")] == [("thinking", again)]
+        assert store.mark_interrupted() == 1
+        assert store.integrity_ok()
+    with Store(path) as reopened:
+        assert reopened.found_version == SCHEMA_VERSION and len(reopened.search("okapi")) == 3
+
+
+def test_two_stores_opening_one_old_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = v3_file(tmp_path / "v3.sqlite3")
+    start = threading.Barrier(2)
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            opened.append(Store(path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and len(opened) == 2
+    assert sorted(s.found_version for s in opened) in ([3, 3], [3, SCHEMA_VERSION])
+    for store in opened:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert len(store.search("okapi")) == 3  # indexed once, not twice
+        store.close()
 
 
 # ------------------------------------------------------------------------------ concurrency
@@ -715,6 +789,61 @@ def test_export_json_has_everything_but_the_key(store: Store, db: Path) -> None:
     assert SECRET not in text and "api_key" not in text.lower()
     store.close()
     assert SECRET.encode() not in files_bytes(db.parent)
+
+
+def thinking_chat(store: Store) -> tuple[int, dict[str, int]]:
+    """A forked conversation with a preset, a reply with thinking and three versions of another reply."""
+    source = store.create_conversation("Source")
+    conv = store.fork_conversation(source, None, "Reasoning")
+    store.set_conversation_settings(conv, preset="careful", system_prompt="Think first.")
+    q = store.add_message(conv, "user", "Is 221 prime?")
+    a = store.add_message(conv, "assistant", "", status="streaming", server="gpu-box", model="QwQ-32B")
+    store.checkpoint_reply(a, "", thinking="221 = 13 × 17.\n\nA tag: </details> stays inside.")
+    store.finish_message(a, "No: 221 = 13 × 17.", "complete", completion_tokens=900, thinking_tokens=842,
+                         ttft_s=0.2, ttfa_s=12.5, thinking_s=12.3, decode_tok_s=60.0)
+    store.add_message(conv, "user", "And 223?")
+    b1 = store.add_message(conv, "assistant", "223 is prime.", server="gpu-box", model="QwQ-32B")
+    b2 = store.add_message(conv, "assistant", "Yes, 223 is prime.", version_of=b1, server="laptop", model="small")
+    b3 = store.add_message(conv, "assistant", "Prime.", version_of=b1)
+    store.show_version(b2)
+    return conv, {"source": source, "q": q, "a": a, "b1": b1, "b2": b2, "b3": b3}
+
+
+def test_export_markdown_with_thinking_who_answered_and_versions(store: Store) -> None:
+    conv, m = thinking_chat(store)
+    text = export_markdown(store, conv)
+    assert f"preset careful · forked from conversation {m['source']}*" in text
+    assert "> Think first." in text
+    block = ("<details><summary>Thinking · 12.3 s · 842 tokens</summary>\n\n221 = 13 × 17.\n\n"
+             "A tag: &lt;/details> stays inside.\n\n</details>\n\nNo: 221 = 13 × 17.")
+    assert block in text
+    assert text.index("*Answered by QwQ-32B on gpu-box*") < text.index("<details>")
+    assert "*900 tokens · thinking 842 · 60.0 tok/s · TTFT 200 ms · first answer 12.50 s*" in text
+    headings = [line for line in text.splitlines() if line.startswith("## Assistant")]
+    assert [h.split(" · ", 2)[-1] for h in headings[1:]] == ["version 1 of 3", "version 2 of 3 (shown)",
+                                                              "version 3 of 3"]
+    assert "version" not in headings[0]
+    order = [text.index(s) for s in ("223 is prime.", "*Answered by small on laptop*", "Yes, 223 is prime.",
+                                     "Prime.")]
+    assert order == sorted(order)
+
+
+def test_export_json_carries_thinking_versions_fork_and_preset(store: Store) -> None:
+    conv, m = thinking_chat(store)
+    data = export_json(store, conv)
+    assert json.loads(json.dumps(data)) == data
+    c = data["conversation"]
+    assert (c["forked_from"], c["forked_at"], c["preset"], c["system_prompt"]) == (
+        m["source"], None, "careful", "Think first.")
+    by_id = {msg["id"]: msg for msg in data["messages"]}
+    assert list(by_id) == sorted(by_id) and len(by_id) == 6
+    a = by_id[m["a"]]
+    assert (a["thinking"].split("\n")[0], a["thinking_tokens"], a["ttfa_s"], a["thinking_s"], a["server"],
+            a["model"], a["versions"]) == ("221 = 13 × 17.", 842, 12.5, 12.3, "gpu-box", "QwQ-32B", [])
+    group = [m["b1"], m["b2"], m["b3"]]
+    assert [by_id[i]["versions"] for i in group] == [group] * 3
+    assert [by_id[i]["shown"] for i in group] == [False, True, False]
+    assert [by_id[i]["version_of"] for i in group] == [None, m["b1"], m["b1"]]
 
 
 def test_export_of_missing_conversation_is_a_store_error(store: Store) -> None:

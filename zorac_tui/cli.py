@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("id", type=int, help="conversation id (see --list)")
     export.add_argument("--format", choices=("md", "json"), default="md")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    search = sub.add_parser("search", help="find words in every saved conversation (titles, messages, thinking)")
+    search.add_argument("words", nargs="+", help="every word must match; the last one also as a prefix")
+    search.add_argument("-n", "--limit", type=int, default=50, help="at most this many hits (default 50)")
     return parser
 
 
@@ -78,10 +81,14 @@ def show_config() -> int:
 
 
 def open_store():
-    """The conversation database, or an exit message."""
+    """The conversation database (StoreError if it cannot be opened); says so on stderr if a damaged file
+    was moved aside to open it."""
     from zorac_tui.store import Store, default_db_path
 
-    return Store(default_db_path())
+    store = Store(default_db_path())
+    if store.recovery_note:
+        print(f"zorac-tui: {store.recovery_note}", file=sys.stderr)
+    return store
 
 
 def list_conversations() -> int:
@@ -128,6 +135,38 @@ def export_conversation(conversation_id: int, fmt: str, output: str | None) -> i
     return 0
 
 
+def search_conversations(words: list[str], limit: int) -> int:
+    """`search WORDS`: each hit as id, date, title, then where it matched and the passage."""
+    import time
+
+    from zorac_tui.store import StoreError
+
+    query = " ".join(words)
+    try:
+        hits = open_store().search(query, limit=limit)
+    except StoreError as exc:
+        print(f"zorac-tui: {exc}", file=sys.stderr)
+        return 1
+    if not hits:
+        print(f"No saved conversation matches {query!r}." if any(ch.isalnum() for ch in query)
+              else f"Nothing to search for in {query!r}: give at least one word.")
+        return 0
+    bold = sys.stdout.isatty()
+    for hit in hits:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit.created))
+        passage = "".join(f"\x1b[1m{printable(text)}\x1b[22m" if matched and bold else printable(text)
+                          for text, matched in hit.snippet)
+        where = hit.where if hit.role is None else f"{hit.where}, {hit.role}"
+        print(f"{hit.conversation_id:>6}  {stamp}  {printable(hit.title)}")
+        print(f"        {where}: {passage}")
+    return 0
+
+
+def printable(text: str) -> str:
+    """Stored text safe to print on a terminal: control characters (an escape sequence's ESC) become �."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns an exit code."""
     args = build_parser().parse_args(argv)
@@ -139,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     if args.command == "export":
         return export_conversation(args.id, args.format, args.output)
+    if args.command == "search":
+        return search_conversations(args.words, args.limit)
     if args.list_conversations:
         return list_conversations()
     from zorac_tui import config

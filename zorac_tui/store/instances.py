@@ -50,3 +50,20 @@ class InstanceLock:
     def __exit__(self, *exc: object) -> None:
         """Release on exit."""
         self.release()
+
+
+def in_use_elsewhere(db_path: Path) -> bool:
+    """Whether a running zorac-tui holds the instance lock of the database `db_path` (asks, holds nothing)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(InstanceLock(db_path).path, os.O_RDONLY)
+    except OSError:  # no lock file: no instance ever ran here
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)

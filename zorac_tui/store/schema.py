@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# The search index (FTS5) of titles and messages: words with case and Latin accents folded, and only which
+# rows hold a word, not where (detail=none): a third of the size, cheap to keep up to date at every
+# checkpoint, and a search never needs positions (words must all match, not stand side by side). The
+# prefixes of 1-4 letters have entries of their own, so a word being typed is found as fast as a whole one.
+FTS_OPTIONS = "tokenize='unicode61 remove_diacritics 2', detail=none, prefix='1 2 3 4'"
 
 # Kept verbatim: a database created by the first release starts here, and tests build one from it.
 V1_SCHEMA = """
@@ -34,6 +40,53 @@ CREATE INDEX messages_archived_by ON messages(archived_by);
 CREATE INDEX messages_live_by_conversation ON messages(conversation_id) WHERE archived_by IS NULL;
 CREATE INDEX messages_streaming ON messages(status) WHERE status = 'streaming';
 """,
+    # v4: a reply's thinking and its figures, who answered, versions of a regenerated reply (one shown),
+    # forks, and full-text search over titles and every message. Triggers keep the index in step with
+    # the text (added, checkpointed, finished, renamed, deleted, also by cascade); archiving a message or
+    # showing another version changes no text, and a hit's label (archived, other version) is read from
+    # its row at search time, so those need no trigger.
+    4: f"""
+ALTER TABLE messages ADD COLUMN thinking TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN thinking_tokens INTEGER;
+ALTER TABLE messages ADD COLUMN ttfa_s REAL;
+ALTER TABLE messages ADD COLUMN thinking_s REAL;
+ALTER TABLE messages ADD COLUMN server TEXT;
+ALTER TABLE messages ADD COLUMN model TEXT;
+ALTER TABLE messages ADD COLUMN version_of INTEGER REFERENCES messages(id) ON DELETE SET NULL;
+ALTER TABLE messages ADD COLUMN shown INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE conversations ADD COLUMN forked_from INTEGER REFERENCES conversations(id) ON DELETE SET NULL;
+ALTER TABLE conversations ADD COLUMN forked_at INTEGER;
+CREATE INDEX messages_versions ON messages(version_of) WHERE version_of IS NOT NULL;
+DROP INDEX messages_live_by_conversation;
+CREATE INDEX messages_live_by_conversation ON messages(conversation_id) WHERE archived_by IS NULL AND shown = 1;
+CREATE VIRTUAL TABLE messages_fts USING fts5(content, thinking, content='messages', content_rowid='id',
+    {FTS_OPTIONS});
+CREATE VIRTUAL TABLE titles_fts USING fts5(title, content='conversations', content_rowid='id', {FTS_OPTIONS});
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content, thinking) VALUES (new.id, new.content, new.thinking);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content, thinking)
+        VALUES ('delete', old.id, old.content, old.thinking);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, thinking ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content, thinking)
+        VALUES ('delete', old.id, old.content, old.thinking);
+    INSERT INTO messages_fts(rowid, content, thinking) VALUES (new.id, new.content, new.thinking);
+END;
+CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+END;
+CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+    INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+END;
+CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+    INSERT INTO titles_fts(titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+    INSERT INTO titles_fts(rowid, title) VALUES (new.id, new.title);
+END;
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+INSERT INTO titles_fts(titles_fts) VALUES ('rebuild');
+""",
 }
 
 
@@ -42,8 +95,18 @@ class NewerSchemaError(Exception):
 
 
 def statements(script: str) -> list[str]:
-    """Split a DDL script into statements (our DDL has no semicolons inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a DDL script into whole statements (a trigger's body holds semicolons of its own)."""
+    done: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                done.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        done.append(pending.strip())
+    return done
 
 
 def user_version(conn: sqlite3.Connection) -> int:

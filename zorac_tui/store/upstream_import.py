@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zorac_tui.store.db import Store, StoreError, title_from_first_message
+from zorac_tui.store.db import Store, StoreError
+from zorac_tui.store.rules import title_from_first_message
 
 UPSTREAM_SESSION = Path(".zorac") / "session.json"
 SUMMARY_PREFIX = "Previous conversation summary:"
