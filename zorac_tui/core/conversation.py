@@ -6,6 +6,8 @@ import itertools
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from zorac_tui.core.numbers import duration
+
 
 class Status(str, Enum):
     """Lifecycle of a message."""
@@ -59,9 +61,7 @@ class ReplyStats:
         return " · ".join(parts)
 
 
-def seconds(value: float) -> str:
-    """A duration as people read it: '210 ms' under a second, else '1.25 s'."""
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+seconds = duration  # the one duration formatter (core/numbers.py), under the name the UI reads best
 
 
 _ids = itertools.count(1)

@@ -31,7 +31,7 @@ def stats_line(m: MessageRow) -> str:
     if m.decode_tok_s is not None:
         parts.append(f"{m.decode_tok_s:.1f} tok/s")
     if m.ttft_s is not None:
-        parts.append(f"TTFT {m.ttft_s * 1000:.0f} ms")
+        parts.append(f"TTFT {seconds(m.ttft_s)}")
     if m.thinking and m.ttfa_s is not None:
         parts.append(f"first answer {seconds(m.ttfa_s)}")
     if m.prompt_tokens is not None:

@@ -6,6 +6,7 @@ from collections import deque
 
 from rich.text import Text
 
+from zorac_tui.core.numbers import gib
 from zorac_tui.core.text import ellipsize
 from zorac_tui.telemetry.fleet import fleet_totals
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
@@ -15,9 +16,7 @@ from zorac_tui.ui.steady import Fitted, SteadyStatic
 GIB = 1024**3
 
 
-def fmt_gb(value: int | None) -> str:
-    """Bytes as GiB with one decimal (as nvidia-smi's MiB figures add up), or a dash."""
-    return "—" if value is None else f"{value / GIB:.1f}"
+fmt_gb = gib  # the one memory formatter (core/numbers.py)
 
 
 def fmt_opt(value: float | int | None, unit: str, fmt: str = "{:.0f}") -> str:

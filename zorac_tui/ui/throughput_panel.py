@@ -6,6 +6,7 @@ from collections import deque
 
 from rich.text import Text
 
+from zorac_tui.core.numbers import duration, rate
 from zorac_tui.core.throughput import ThroughputReading
 from zorac_tui.ui.sparkline import is_narrow, sparkline
 from zorac_tui.ui.steady import Fitted, SteadyStatic
@@ -14,18 +15,8 @@ REFERENCE = "ref: 4090 AWQ 60–65 tok/s\n     TTFT ~0.3 s"
 REFERENCE_NARROW = "ref (4090 AWQ)\n60–65 tok/s\nTTFT ~0.3 s"
 
 
-def fmt_ms(seconds: float | None) -> str:
-    """Seconds as a short human figure."""
-    if seconds is None:
-        return "—"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def fmt_rate(rate: float | None, estimated: bool = False) -> str:
-    """tok/s with an ≈ when estimated."""
-    if rate is None:
-        return "—"
-    return f"{'≈' if estimated else ''}{rate:.1f} tok/s"
+fmt_ms = duration  # the panel's short names for the one formatter of each figure (core/numbers.py)
+fmt_rate = rate
 
 
 def split_lines(reading: ThroughputReading, narrow: bool) -> Text:
