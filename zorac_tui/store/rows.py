@@ -95,7 +95,6 @@ class SearchHit:
 
 
 MESSAGE_COLUMNS = ", ".join(f.name for f in fields(MessageRow))
-CONVERSATION_COLUMNS = "c.id, c.title, c.created, c.updated, c.model, c.server, c.settings, c.forked_from, c.forked_at"
 
 
 def message_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRow:
@@ -106,7 +105,7 @@ def message_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRow:
 
 
 def conversation_row(row: sqlite3.Row) -> ConversationRow:
-    """A conversations row (CONVERSATION_COLUMNS plus message_count) as a ConversationRow."""
+    """A conversations row (every column, plus message_count) as a ConversationRow."""
     return ConversationRow(id=row["id"], title=row["title"], created=row["created"], updated=row["updated"],
                            model=row["model"], server=row["server"], settings=settings_of(row["settings"]),
                            message_count=row["message_count"], forked_from=row["forked_from"],
