@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 def host_and_port(url: str) -> tuple[str | None, int]:
@@ -75,3 +75,17 @@ def is_this_machine(url: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return _is_own_address(str(address.ipv4_mapped))
     return _is_own_address(str(address))
+
+def api_base(base_url: str) -> str:
+    """The OpenAI-style API root: trailing slash removed, `/v1` appended to a bare host URL."""
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme and parts.netloc and parts.path in ("", "/"):
+        return urlunsplit((parts.scheme, parts.netloc, "/v1", "", ""))
+    return url
+
+
+def server_root(base_url: str) -> str:
+    """The server root that carries /health, /version, /metrics, /tokenize (a trailing /v1 removed)."""
+    url = api_base(base_url)
+    return url[: -len("/v1")] if url.endswith("/v1") else url

@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _fail(code: int, message: str) -> int:
     """One line on stderr; returns `code`."""
-    from zorac_tui.server.errors import one_line
+    from zorac_tui.core.wording import one_line
 
     print(f"{PREFIX}: {one_line(message, 400)}", file=sys.stderr)
     return code

@@ -46,6 +46,8 @@ try:  # openai >= 3 runs on httpx2; older releases on httpx (same class names)
 except ImportError:  # pragma: no cover - depends on the installed openai
     import httpx as httpx2  # type: ignore[no-redef]
 
+from zorac_tui import net
+from zorac_tui.core import wording as W
 from zorac_tui.server import errors as E
 from zorac_tui.server.chunks import ChunkReader, Malformed, ServerError
 from zorac_tui.server.events import Failed, FailureKind, Finished, Started, StreamEvent
@@ -73,7 +75,7 @@ class ChatClient:
         connect_timeout: float = 5.0,
     ) -> None:
         """Remember the settings; the HTTP client is created on first use."""
-        self.base_url = E.api_base(base_url)
+        self.base_url = net.api_base(base_url)
         self._api_key = api_key or None
         self.stall_timeout = stall_timeout
         self.connect_timeout = connect_timeout
@@ -93,7 +95,7 @@ class ChatClient:
                 pool=self.connect_timeout,
             )
             factory = getattr(openai, "DefaultAsyncHttpx2Client", None) or openai.DefaultAsyncHttpxClient
-            http = factory(timeout=timeout, trust_env=not E.is_loopback(self.base_url))
+            http = factory(timeout=timeout, trust_env=not net.is_loopback(self.base_url))
             self._sdk = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self._api_key or _NO_KEY,
@@ -123,7 +125,7 @@ class ChatClient:
         """A Failed event with the API key scrubbed from its text."""
         return Failed(
             kind=kind,
-            message=E.scrub(E.one_line(message, 400), self._api_key) or "",
+            message=E.scrub(W.one_line(message, 400), self._api_key) or "",
             at=time.perf_counter(),
             status=status,
             detail=E.scrub(detail, self._api_key),
@@ -171,7 +173,7 @@ class ChatClient:
             if progress.reason is not None:
                 yield Finished(reason=progress.reason, usage=progress.usage(), at=time.perf_counter())
             else:
-                yield self._failed(FailureKind.TRUNCATED, E.truncated_message(progress.count, progress.exact))
+                yield self._failed(FailureKind.TRUNCATED, W.truncated_message(progress.count, progress.exact))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -202,23 +204,23 @@ class ChatClient:
         cause = exc.__cause__ or exc.__context__
         if isinstance(exc, openai.APITimeoutError) and not isinstance(cause, httpx2.ConnectTimeout):
             return self._failed(
-                FailureKind.STALLED, E.stalled_message(self.stall_timeout, 0, False), detail=repr(cause)
+                FailureKind.STALLED, W.stalled_message(self.stall_timeout, 0, False), detail=repr(cause)
             )
         if isinstance(exc, openai.APIConnectionError):
             if isinstance(cause, _CONNECT_ERRORS):
                 return self._failed(
                     FailureKind.UNREACHABLE,
-                    E.unreachable_message(self.base_url, _reason(cause)),
+                    W.unreachable_message(self.base_url, _reason(cause)),
                     detail=repr(cause),
                 )
-            return self._failed(FailureKind.DROPPED, E.dropped_message(0, False), detail=repr(cause))
+            return self._failed(FailureKind.DROPPED, W.dropped_message(0, False), detail=repr(cause))
         if isinstance(exc, _CONNECT_ERRORS):
             return self._failed(
-                FailureKind.UNREACHABLE, E.unreachable_message(self.base_url, _reason(exc)), detail=repr(exc)
+                FailureKind.UNREACHABLE, W.unreachable_message(self.base_url, _reason(exc)), detail=repr(exc)
             )
         return self._failed(
             FailureKind.UNREACHABLE,
-            E.unreachable_message(self.base_url, f"unexpected client error: {type(exc).__name__}: {exc}"),
+            W.unreachable_message(self.base_url, f"unexpected client error: {type(exc).__name__}: {exc}"),
             detail=repr(exc),
         )
 
@@ -231,32 +233,32 @@ class ChatClient:
             body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
         said, code = E.server_message(body)
         if 400 <= status < 500 and E.is_context_error(said, code):
-            return self._failed(FailureKind.CONTEXT, E.context_message(said), status=status, detail=said)
-        return self._failed(FailureKind.HTTP, E.http_message(status, said), status=status, detail=body)
+            return self._failed(FailureKind.CONTEXT, W.context_message(said), status=status, detail=said)
+        return self._failed(FailureKind.HTTP, W.http_message(status, said), status=status, detail=body)
 
     def _during(self, exc: Exception, progress: ChunkReader) -> Failed:
         """The Failed event for an exception raised while reading the stream."""
         n, exact = progress.count, progress.exact
         if isinstance(exc, httpx2.TimeoutException):
-            return self._failed(FailureKind.STALLED, E.stalled_message(self.stall_timeout, n, exact), detail=repr(exc))
+            return self._failed(FailureKind.STALLED, W.stalled_message(self.stall_timeout, n, exact), detail=repr(exc))
         if isinstance(exc, _LOST):
-            return self._failed(FailureKind.DROPPED, E.dropped_message(n, exact), detail=repr(exc))
+            return self._failed(FailureKind.DROPPED, W.dropped_message(n, exact), detail=repr(exc))
         if isinstance(exc, json.JSONDecodeError):
             return self._failed(
                 FailureKind.MALFORMED,
-                E.malformed_message("a chunk that is not valid JSON", n, exact),
+                W.malformed_message("a chunk that is not valid JSON", n, exact),
                 detail=f"{exc}: {exc.doc[:2000]}",
             )
         if isinstance(exc, Malformed):
-            return self._failed(FailureKind.MALFORMED, E.malformed_message(str(exc), n, exact))
+            return self._failed(FailureKind.MALFORMED, W.malformed_message(str(exc), n, exact))
         if isinstance(exc, UnicodeDecodeError):
             what = "a chunk that is not valid UTF-8"
-            return self._failed(FailureKind.MALFORMED, E.malformed_message(what, n, exact), detail=repr(exc))
+            return self._failed(FailureKind.MALFORMED, W.malformed_message(what, n, exact), detail=repr(exc))
         if isinstance(exc, ServerError):
             return self._server_error(exc.body)
         return self._failed(
             FailureKind.MALFORMED,
-            E.malformed_message(f"something unexpected ({type(exc).__name__}: {exc})", n, exact),
+            W.malformed_message(f"something unexpected ({type(exc).__name__}: {exc})", n, exact),
             detail=repr(exc),
         )
 
@@ -266,10 +268,10 @@ class ChatClient:
         said = said or "An error occurred during streaming"
         status = code if isinstance(code, int) and not isinstance(code, bool) else None
         if E.is_context_error(said, code):
-            return self._failed(FailureKind.CONTEXT, E.context_message(said), status=status, detail=said)
+            return self._failed(FailureKind.CONTEXT, W.context_message(said), status=status, detail=said)
         return self._failed(
             FailureKind.HTTP,
-            f"The server reported an error mid-reply: {E.one_line(said, 180)} — see the server's log",
+            f"The server reported an error mid-reply: {W.one_line(said, 180)} — see the server's log",
             status=status,
             detail=said,
         )

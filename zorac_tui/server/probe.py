@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 
+from zorac_tui import net
+from zorac_tui.core import wording as W
 from zorac_tui.server import errors as E
 
 
@@ -130,19 +132,19 @@ def _flavor(info: ServerInfo, metrics_text: str) -> str:
 
 async def probe(base_url: str, api_key: str | None = None, timeout: float = 3.0) -> ServerInfo:
     """Find out what the server at `base_url` serves and which extra endpoints it has."""
-    api, root = E.api_base(base_url), E.server_root(base_url)
+    api, root = net.api_base(base_url), net.server_root(base_url)
     info = ServerInfo(base_url=api)
     try:
         async with _session(api_key, timeout) as session:
             try:
                 answer = await _call(session, "GET", f"{api}/models")
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-                info.error = E.scrub(E.unreachable_message(api, _network_reason(exc, timeout)), api_key)
+                info.error = E.scrub(W.unreachable_message(api, _network_reason(exc, timeout)), api_key)
                 return info
             info.reachable = True
             if answer.status != 200:
                 said, _ = E.server_message(answer.body)
-                info.error = E.scrub(E.http_message(answer.status, said), api_key)
+                info.error = E.scrub(W.http_message(answer.status, said), api_key)
             else:
                 models = parse_models(answer.json())
                 if models is None:
@@ -157,7 +159,7 @@ async def probe(base_url: str, api_key: str | None = None, timeout: float = 3.0)
                 _try(session, "POST", f"{root}/tokenize", {"model": first, "prompt": "hi"}),
             )
     except Exception as exc:
-        info.error = info.error or E.one_line(f"Probe failed: {type(exc).__name__}: {exc}")
+        info.error = info.error or W.one_line(f"Probe failed: {type(exc).__name__}: {exc}")
         return info
     if version is not None and version.status == 200:
         doc = version.json()
@@ -206,7 +208,7 @@ async def tokenize_messages(
     body = {"model": model, "messages": messages, "add_generation_prompt": True}
     try:
         async with _session(api_key, timeout) as session:
-            answer = await _try(session, "POST", f"{E.server_root(base_url)}/tokenize", body)
+            answer = await _try(session, "POST", f"{net.server_root(base_url)}/tokenize", body)
     except Exception:
         return None
     if answer is None or answer.status != 200:
@@ -219,7 +221,7 @@ async def fetch_metrics_text(base_url: str, api_key: str | None = None, timeout:
     """The Prometheus text of GET /metrics on the server root; None when unavailable."""
     try:
         async with _session(api_key, timeout) as session:
-            answer = await _try(session, "GET", f"{E.server_root(base_url)}/metrics")
+            answer = await _try(session, "GET", f"{net.server_root(base_url)}/metrics")
     except Exception:
         return None
     if answer is None or answer.status != 200:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zorac_tui import paths
+from zorac_tui.core.wording import exception_line
 from zorac_tui.store import search as fts
 from zorac_tui.store import versions
 from zorac_tui.store.opening import DamagedDatabase, NotMovedAside, is_damaged, note_damage, open_database
@@ -23,7 +24,7 @@ from zorac_tui.store.rows import (
     message_row,
     settings_of,
 )
-from zorac_tui.store.rules import STAT_FIELDS, check, clean_settings, one_line
+from zorac_tui.store.rules import STAT_FIELDS, check, clean_settings
 from zorac_tui.store.schema import NewerSchemaError, user_version
 
 BUSY_TIMEOUT_S = 5.0
@@ -58,7 +59,7 @@ class Store:
             paths.ensure_private_dir(self.path.parent)
             opened = open_database(self.path, BUSY_TIMEOUT_S)
         except (sqlite3.Error, OSError, NewerSchemaError, DamagedDatabase, NotMovedAside) as exc:
-            raise StoreError(f"Cannot open the conversation database {self.path}: {one_line(exc)}") from None
+            raise StoreError(f"Cannot open the conversation database {self.path}: {exception_line(exc)}") from None
         self.conn = opened.conn
         self.found_version = opened.found_version
         self.recovered_from: Path | None = opened.recovered_from
@@ -90,7 +91,7 @@ class Store:
                 return result
             except sqlite3.Error as exc:
                 self._noticed(exc)
-                raise StoreError(f"Could not write {self.path}: {one_line(exc)}") from None
+                raise StoreError(f"Could not write {self.path}: {exception_line(exc)}") from None
             except ValueError as exc:
                 raise StoreError(f"Cannot change {self.path}: {exc}") from None
 
@@ -101,7 +102,7 @@ class Store:
                 return self._conn().execute(sql, args if isinstance(args, dict) else tuple(args)).fetchall()
             except sqlite3.Error as exc:
                 self._noticed(exc)
-                raise StoreError(f"Could not read {self.path}: {one_line(exc)}") from None
+                raise StoreError(f"Could not read {self.path}: {exception_line(exc)}") from None
 
     def _noticed(self, exc: sqlite3.Error) -> None:
         """Damage met while running: the next open checks the whole file (and moves it aside if it fails)."""
@@ -397,7 +398,7 @@ class Store:
                 return fts.search(self._conn(), query, limit)
             except sqlite3.Error as exc:
                 self._noticed(exc)
-                raise StoreError(f"Could not search {self.path}: {one_line(exc)}") from None
+                raise StoreError(f"Could not search {self.path}: {exception_line(exc)}") from None
 
     def mark_interrupted(self, idle_for: float = 0.0) -> int:
         """Make replies still 'streaming' from a run that died 'interrupted'; returns how many.

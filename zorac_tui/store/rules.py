@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from zorac_tui import paths
+from zorac_tui.core.wording import exception_line
 
 DB_NAME = "conversations.sqlite3"
 ROLES = ("system", "user", "assistant", "summary")
@@ -36,12 +37,6 @@ def clean_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
             if k.lower() not in SECRET_SETTINGS and not k.lower().endswith("api_key")}
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one line."""
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return " ".join(text.split()) or type(exc).__name__
-
-
 def check_writable(directory: Path) -> str | None:
     """None if `directory` accepts writes, else a one-line reason."""
     try:
@@ -51,7 +46,7 @@ def check_writable(directory: Path) -> str | None:
         probe.unlink()
         return None
     except OSError as exc:
-        return f"{directory} is not writable: {one_line(exc)}"
+        return f"{directory} is not writable: {exception_line(exc)}"
 
 
 def check(role: str | None = None, status: str | None = None) -> None:

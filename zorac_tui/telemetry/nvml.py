@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from zorac_tui.core.wording import one_line
 from zorac_tui.net import host_and_port, is_this_machine
 from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot, TelemetryStatus
 
@@ -51,11 +52,6 @@ _LOST_ERRORS = ("NVMLError_GpuIsLost", "NVMLError_Unknown", "NVMLError_NotFound"
 _UNSUPPORTED_ERRORS = ("NVMLError_NotSupported", "NVMLError_FunctionNotFound")
 
 
-def _one_line(text: str) -> str:
-    """Collapse whitespace so a message fits on one line."""
-    return " ".join(text.split())
-
-
 def _errors(nvml: ModuleType, names: tuple[str, ...]) -> tuple[type[BaseException], ...]:
     """The exception classes among `names` that this NVML module defines."""
     return tuple(cls for name in names if isinstance(cls := getattr(nvml, name, None), type))
@@ -77,8 +73,8 @@ def describe_nvml_error(nvml: ModuleType, exc: BaseException) -> tuple[Telemetry
     if is_a("NVMLError_NoPermission"):
         return "permission", MSG_PERMISSION
     if isinstance(exc, _errors(nvml, _LOST_ERRORS)):
-        return "gpu-lost", MSG_GPU_LOST.format(gpu="A GPU", error=_one_line(str(exc)))
-    return "error", _one_line(f"NVML error: {exc} — GPU figures unavailable; retrying")
+        return "gpu-lost", MSG_GPU_LOST.format(gpu="A GPU", error=one_line(str(exc)))
+    return "error", one_line(f"NVML error: {exc} — GPU figures unavailable; retrying")
 
 
 def parent_pid(pid: int) -> int | None:
@@ -122,7 +118,7 @@ class NvmlSampler:
                     status, message = describe_nvml_error(nvml, exc)
                 else:
                     status = "error"
-                    message = _one_line(f"GPU telemetry failed: {type(exc).__name__}: {exc}")
+                    message = one_line(f"GPU telemetry failed: {type(exc).__name__}: {exc}")
                 if status == "gpu-lost":
                     self._shutdown(nvml)
                 return self._failed(status, message)
@@ -182,7 +178,7 @@ class NvmlSampler:
                 gpus.append(self._sample_gpu(nvml, index))
             except lost as exc:
                 self._shutdown(nvml)
-                message = MSG_GPU_LOST.format(gpu=f"GPU {index}", error=_one_line(str(exc)))
+                message = MSG_GPU_LOST.format(gpu=f"GPU {index}", error=one_line(str(exc)))
                 return self._failed("gpu-lost", message, tuple(gpus))
         return TelemetrySnapshot(gpus=tuple(gpus), status="ok", message=None, simulated=False,
                                  at=self._clock(), source=self.label)

@@ -128,7 +128,7 @@ class BenchScreen(Screen[None]):
         await self._save(result)
 
     def _fail(self, message: str) -> None:
-        from zorac_tui.server.errors import one_line
+        from zorac_tui.core.wording import one_line
 
         self.error = one_line(message, 300)
         self.query_one("#bench-progress", ProgressBar).display = False

@@ -13,6 +13,7 @@ from zorac_tui.config import Settings
 from zorac_tui.core.budget import ContextBudget
 from zorac_tui.core.conversation import Conversation, Message
 from zorac_tui.core.summarize import SummaryPlan, plan_summary, summary_request
+from zorac_tui.core.wording import prompt_too_long
 
 if TYPE_CHECKING:
     from zorac_tui.ui.server_monitor import Connection
@@ -104,10 +105,7 @@ class BudgetKeeper(Widget):
         budget = await self.measure(conversation, text)
         if budget is None or budget.fits():
             return None
-        approx = "" if budget.exact else "≈"
-        return (f"This message would make the prompt {approx}{budget.used:,} tokens, over the "
-                f"{budget.window:,}-token window — not sent (your text stays in the prompt). "
-                "Summarize older messages with Ctrl+S or /summarize, or shorten it.")
+        return prompt_too_long(budget.used, budget.window, budget.exact)
 
     def plan(self, conversation: Conversation) -> SummaryPlan | None:
         """Which messages a summary would replace now (None: too few beyond keep_recent)."""

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from zorac_tui.config import ConfigError, Settings
+from zorac_tui.core import wording
 from zorac_tui.core.conversation import Conversation, Message, Status, seconds
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui import copying, forking, other_windows, palette, pieces, summaries, upstream_offer
@@ -32,7 +33,7 @@ from zorac_tui.ui.palette import SLASH_COMMANDS
 from zorac_tui.ui.persistence import Persistence
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.reply_session import ReplySession
-from zorac_tui.ui.server_monitor import Connection, ServerMonitor
+from zorac_tui.ui.server_monitor import RECONNECT_INTERVAL, Connection, ServerMonitor
 from zorac_tui.ui.sidebar import Sidebar
 from zorac_tui.ui.telemetry_feed import TelemetryFeed
 from zorac_tui.ui.throughput_panel import fmt_ms, fmt_rate
@@ -169,8 +170,7 @@ class MainScreen(Screen[None]):
 
     async def on_server_monitor_unreachable(self, event: ServerMonitor.Unreachable) -> None:
         """Say once that the server does not answer; the monitor keeps trying."""
-        self.pane.add_notice(f"{event.reason} · Retrying every 2 s; type meanwhile, nothing is lost "
-                                   "(no server? try `zorac-tui --demo`).", level="warning")
+        self.pane.add_notice(wording.unreachable_retrying(event.reason, RECONNECT_INTERVAL), level="warning")
 
     async def on_server_monitor_connected(self, event: ServerMonitor.Connected) -> None:
         """Adopt the connection: model in the header, a notice, the server panel, counting."""
@@ -263,8 +263,7 @@ class MainScreen(Screen[None]):
 
     def on_reply_session_waiting(self, event: ReplySession.Waiting) -> None:
         """The reply waits for the server: say so under it (it goes out by itself)."""
-        self.pane.set_live_footer(event.message, f"waiting for the server at {self.settings.base_url}… sent by "
-                                                 "itself once it answers · Esc cancels")
+        self.pane.set_live_footer(event.message, wording.waiting_for_server(self.settings.base_url))
 
     def on_reply_session_sending(self, event: ReplySession.Sending) -> None:
         """The request went out: the header and the (simulated) GPU show it."""
@@ -282,8 +281,7 @@ class MainScreen(Screen[None]):
         self.pane.drop_live(event.message)
         if event.restored is not None:
             self.pane.add_message(event.restored)
-        self.pane.add_notice("Not sent — the server had not answered yet. Your message is kept; Ctrl+R sends it.",
-                             level="warning")
+        self.pane.add_notice(wording.NOT_SENT, level="warning")
 
     def on_reply_session_progress(self, event: ReplySession.Progress) -> None:
         """Live figures in the sidebar and under the reply (and on its thinking fold while it thinks)."""
@@ -345,7 +343,7 @@ class MainScreen(Screen[None]):
     def on_persistence_failed(self, event: Persistence.Failed) -> None:
         """Say that saving failed; the conversation stays on screen and in memory."""
         # not markup: the line holds a path, and "[" in a path would be eaten or raise
-        self.notify(f"Not saved: {event.line} — your messages stay on screen and in memory.",
+        self.notify(wording.not_saved(event.line),
                     severity="error", timeout=10, markup=False)
 
     def on_persistence_interrupted(self, event: Persistence.Interrupted) -> None:

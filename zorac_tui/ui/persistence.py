@@ -164,11 +164,14 @@ class Persistence(Widget):
             self.post_message(self.Failed(line))  # thread-safe
 
     def run(self, fn: Any, *args: Any, **kwargs: Any) -> Future | None:
-        """Run fn(store, …) on the store thread; errors are reported, never raised."""
-        if self.store is None or self._thread is None:
+        """Run fn(store, …) on the store thread; errors are reported, never raised. Calls made while the
+        database still opens (a long migration) wait in the thread's queue behind the opening."""
+        if self._thread is None:
             return None
 
         def _call() -> Any:
+            if self.store is None:  # opening failed (said once already): nothing to save into
+                return None
             try:
                 return fn(self.store, *args, **kwargs)
             except Exception as exc:

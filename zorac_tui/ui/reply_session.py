@@ -14,6 +14,7 @@ from zorac_tui.config import Settings
 from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
 from zorac_tui.core.summarize import SummaryPlan
 from zorac_tui.core.throughput import ThroughputMeter, ThroughputReading
+from zorac_tui.core.wording import RETRY_HINT
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui.streaming import StreamOutcome, pump
 
@@ -183,7 +184,7 @@ class ReplySession(Widget):
                 continue
             break
         if outcome.status is Status.ERROR and outcome.error and outcome.failure is not FailureKind.CONTEXT:
-            outcome.error += " · Ctrl+R retries"
+            outcome.error += RETRY_HINT
         self._settle(conversation, message, outcome, payload)
 
     async def _stream(self, connection: Connection, message: Message, payload: list[dict[str, str]],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from zorac_tui.core.conversation import Message, Status
 from zorac_tui.core.text import StreamSanitizer
 from zorac_tui.core.throughput import ThroughputMeter
+from zorac_tui.core.wording import STREAM_ENDED
 from zorac_tui.server.events import Delta, Failed, FailureKind, Finished, Recast, StreamEvent
 
 
@@ -17,7 +18,7 @@ class StreamOutcome:
     """How a stream ended."""
 
     status: Status = Status.ERROR
-    error: str | None = "The stream ended without a result."
+    error: str | None = STREAM_ENDED
     note: str | None = None
     prompt_tokens: int | None = None
     failure: FailureKind | None = None

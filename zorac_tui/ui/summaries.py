@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from zorac_tui.core.conversation import Status
 from zorac_tui.core.summarize import apply_summary
+from zorac_tui.core.wording import summary_not_applied
 
 if TYPE_CHECKING:
     from zorac_tui.ui.budget_keeper import BudgetKeeper
@@ -41,8 +42,7 @@ async def summary_finished(screen: MainScreen, event: ReplySession.SummaryFinish
     screen.pane.drop_live(summary)
     if outcome.status is not Status.COMPLETE or not summary.content.strip():
         reason = "cancelled" if outcome.status is Status.CANCELLED else (outcome.error or "empty summary")
-        screen.pane.add_notice(f"Summary not applied ({reason}) — the conversation is unchanged.",
-                                   level="warning")
+        screen.pane.add_notice(summary_not_applied(reason), level="warning")
         screen.budget.retry_after_summary = False
         return
     summary.status = Status.COMPLETE
