@@ -10,12 +10,8 @@ import pytest
 from zorac_tui.telemetry.bandwidth import Bandwidth, bandwidth_from_name, memory_bandwidth
 from zorac_tui.telemetry.memory import (
     MemorySegment,
-    conversations_that_fit,
     decode_efficiency,
     ideal_decode_tok_s,
-    kv_bytes_from_blocks,
-    kv_bytes_per_token,
-    kv_tokens_from_blocks,
     memory_budget,
     peak_bandwidth_bytes_per_s,
 )
@@ -79,29 +75,9 @@ def test_budget_source_labels_can_say_derived():
 def test_real_fixture_cache_config(cache_config):
     blocks, block_size = int(cache_config["num_gpu_blocks"]), int(cache_config["block_size"])
     assert (blocks, block_size) == (728, 128)
-    tokens = kv_tokens_from_blocks(blocks, block_size)
-    assert tokens == 93_184 == int(cache_config["kv_cache_size_tokens"])
-    # SmolLM2-135M: 30 layers, 3 KV heads × 64 dims, bf16 → 2 × 30 × 3 × 64 × 2 = 23,040 B/token.
-    per_token = kv_bytes_per_token(30, 3, 64, 2)
-    assert per_token == 23_040
-    kv = kv_bytes_from_blocks(blocks, block_size, per_token)
-    assert kv == 728 * 128 * 23_040 == 2_146_959_360
-    # vLLM sized the cache from a 2 GiB budget and rounded down to whole blocks.
-    budget = int(cache_config["kv_cache_memory_bytes"])
-    assert budget == 2_147_483_648
-    assert budget - 128 * per_token < kv <= budget
-    # kv_cache_max_concurrency 22.75 = 93,184 / 4,096: 22 full-length conversations fit.
+    assert blocks * block_size == 93_184 == int(cache_config["kv_cache_size_tokens"])
+    # kv_cache_max_concurrency 22.75 = 93,184 / 4,096: what the gauge's KV note divides by.
     assert float(cache_config["kv_cache_max_concurrency"]) == 93_184 / 4_096
-    assert conversations_that_fit(tokens, 4_096) == 22
-
-
-def test_kv_helpers_with_unknowns():
-    assert kv_tokens_from_blocks(None, 128) is None
-    assert kv_bytes_from_blocks(728, None, 23_040) is None
-    assert kv_bytes_from_blocks(728, 128, None) is None
-    # Mistral-Small-24B: 40 layers, 8 KV heads × 128 dims, fp16 → 163,840 B/token.
-    assert kv_bytes_per_token(40, 8, 128, 2) == 163_840
-    assert 8 * GB // 163_840 == 48_828  # tokens an 8 GB cache holds
 
 
 def test_peak_bandwidth_of_a_4090():
@@ -124,15 +100,6 @@ def test_ideal_decode_and_efficiency():
     assert decode_efficiency(None, 72.0) is None
     assert decode_efficiency(60, None) is None
     assert decode_efficiency(60, 0) is None
-
-
-def test_conversations_that_fit():
-    assert conversations_that_fit(48_828, 16_384) == 2  # 8 GB of Mistral KV, full context
-    assert conversations_that_fit(93_184, 93_184) == 1
-    assert conversations_that_fit(93_183, 93_184) == 0
-    assert conversations_that_fit(None, 4_096) is None
-    assert conversations_that_fit(93_184, 0) is None
-    assert conversations_that_fit(93_184, None) is None
 
 
 # --- bandwidth from the card's name (exporters report no bus width or max memory clock) ----------

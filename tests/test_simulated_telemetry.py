@@ -97,19 +97,6 @@ def test_temperature_lags_load():
     assert temps[-1] <= 70
 
 
-def test_note_tokens_keeps_it_busy_then_decays():
-    clock = Clock()
-    sim = SimulatedTelemetry(clock=clock)
-    for _ in range(12):  # tokens arriving for 3 s
-        sim.note_tokens(16)
-        clock.now += 0.25
-        sim.sample()
-    assert sim.load > 0.95
-    sim.note_tokens(0)  # zero tokens is not activity
-    samples = run(sim, clock, 10)
-    assert samples[-1].gpu_util <= 5 and sim.load < 0.05
-
-
 def test_jitter_is_small_and_deterministic():
     def trace() -> list[tuple[int, float]]:
         clock = Clock()

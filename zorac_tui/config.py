@@ -275,13 +275,6 @@ def save_value(key: str, value: Any, *, config_path: Path | None = None) -> None
     os.chmod(path, 0o600)
 
 
-def mask_secret(secret: str | None) -> str:
-    """Show a key as its last four characters only."""
-    if not secret:
-        return "none"
-    return "…" + secret[-4:] if len(secret) > 8 else "set (hidden)"
-
-
 def describe() -> list[tuple[str, str, str, str]]:
     """(name, env var, default, doc) for every setting, for --help and the README."""
     rows = []

@@ -125,10 +125,6 @@ class Conversation:
         self.messages.append(message)
         return message
 
-    def last_user(self) -> Message | None:
-        """The most recent user message."""
-        return next((m for m in reversed(self.messages) if m.role == "user"), None)
-
     def payload(self, system_prompt: str | None, upto: Message | None = None) -> list[dict[str, str]]:
         """Chat messages for the API, in the chat format the server's template expects (those before
         `upto` when given: the request that `upto` answers).

@@ -82,28 +82,6 @@ def memory_budget(total: int | None, used: int | None, server_process_bytes: int
     )
 
 
-def kv_tokens_from_blocks(num_gpu_blocks: int | None, block_size: int | None) -> int | None:
-    """Tokens the KV cache holds: blocks × tokens per block (vLLM's kv_cache_size_tokens)."""
-    if num_gpu_blocks is None or block_size is None:
-        return None
-    return num_gpu_blocks * block_size
-
-
-def kv_bytes_per_token(num_layers: int, num_kv_heads: int, head_dim: int,
-                       dtype_bytes: float) -> int:
-    """KV-cache bytes one token takes: a K and a V vector per layer and KV head."""
-    return round(2 * num_layers * num_kv_heads * head_dim * dtype_bytes)
-
-
-def kv_bytes_from_blocks(num_gpu_blocks: int | None, block_size: int | None,
-                         bytes_per_token: int | None) -> int | None:
-    """KV-cache bytes: blocks × tokens per block × bytes per token (None if any is unknown)."""
-    tokens = kv_tokens_from_blocks(num_gpu_blocks, block_size)
-    if tokens is None or bytes_per_token is None:
-        return None
-    return tokens * bytes_per_token
-
-
 def peak_bandwidth_bytes_per_s(bus_width_bits: int | None,
                                max_mem_clock_mhz: int | None) -> float | None:
     """Theoretical memory bandwidth: bus bytes × clock × 2 (NVML's clock is half the data rate)."""
@@ -125,11 +103,3 @@ def decode_efficiency(achieved_tok_s: float | None, ideal_tok_s: float | None) -
     if achieved_tok_s is None or not ideal_tok_s or ideal_tok_s <= 0:
         return None
     return achieved_tok_s / ideal_tok_s
-
-
-def conversations_that_fit(kv_capacity_tokens: int | None,
-                           conversation_tokens: int | None) -> int | None:
-    """How many conversations of this length the KV cache holds at once."""
-    if kv_capacity_tokens is None or not conversation_tokens or conversation_tokens <= 0:
-        return None
-    return max(kv_capacity_tokens, 0) // conversation_tokens

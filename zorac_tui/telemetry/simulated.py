@@ -94,12 +94,6 @@ class SimulatedTelemetry:
         with self._lock:
             self._active = active
 
-    def note_tokens(self, n: int) -> None:
-        """Record that `n` tokens just arrived: the GPU stays busy briefly after each."""
-        if n > 0:
-            with self._lock:
-                self._busy_until = self._clock() + _TOKEN_HOLD_S
-
     @property
     def load(self) -> float:
         """Current smoothed load, 0 (idle) to 1 (decoding flat out)."""

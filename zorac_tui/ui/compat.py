@@ -14,15 +14,6 @@ from textual.widget import Widget
 CHECKED_WITH = "textual 8.2.8"
 
 
-def app_is_exiting(app: App) -> bool:
-    """Whether the app began to exit (workers then save what they have and touch no widget).
-
-    Textual has no public "exit requested" flag: `App._exit` is set by `App.exit()`, `_closing` once
-    shutdown starts and `_running` is False before start and after stop (checked with 8.2.8).
-    """
-    return bool(app._exit or app._closing or not app._running)
-
-
 def report_fatal(app: App, renderable: RenderableType) -> None:
     """Stop the app now and print `renderable` once the terminal is restored, instead of Textual's traceback.
 

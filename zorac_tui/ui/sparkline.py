@@ -46,15 +46,3 @@ def bar(fraction: float | None, width: int, *, style: str = "green", empty_style
         full += 1
     text.append("░" * (width - full), style=empty_style)
     return text
-
-
-def segmented_bar(segments: Sequence[tuple[float, str]], width: int, empty_style: str = "grey30") -> Text:
-    """A bar of consecutive (fraction, style) segments; the rest is empty."""
-    text = Text()
-    used = 0
-    for fraction, style in segments:
-        cells = max(0, min(width - used, round(fraction * width)))
-        text.append("█" * cells, style=style)
-        used += cells
-    text.append("░" * (width - used), style=empty_style)
-    return text

@@ -342,10 +342,6 @@ class Transcript(ScrollView, can_focus=True):
         """The index of the block showing `message`."""
         return next((i for i, b in enumerate(self.blocks) if b.message is message), None)
 
-    def has_block(self, message: Message) -> bool:
-        """Whether `message` is drawn (finished or live)."""
-        return self._index_of(message) is not None
-
     def text_of(self, message: Message) -> str:
         """The rows drawn for `message`, as plain text (what a user reads)."""
         index = self._index_of(message)

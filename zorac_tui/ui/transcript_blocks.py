@@ -82,11 +82,6 @@ def lines_to_line(segments: list[Segment], frame: str, indent: int = 0, action: 
     return Line(strip, strip.text, frame, action, indent)
 
 
-def text_line(text: Text, ctx: DrawContext, frame: str, action: str | None = None) -> list[Line]:
-    """A Text wrapped at the content width."""
-    return draw(text, ctx, frame, action=action)
-
-
 def status_line(message: Message) -> Text:
     """Footer under a message: stats, versions, cancelled/error state."""
     parts: list[tuple[str, str]] = []
