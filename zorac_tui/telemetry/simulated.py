@@ -65,7 +65,6 @@ _BUSY = {"util": 95.0, "mem_util": 88.0, "power": 300.0, "temp": 66.0, "sm": 252
 _RISE_S = 0.4  # time constant of load going up when decoding starts
 _FALL_S = 1.2  # … and coming back down after it stops
 _THERMAL_S = 25.0  # the die heats and cools far slower than load changes
-_TOKEN_HOLD_S = 1.0  # note_tokens keeps the GPU busy this long after the last token
 
 
 class SimulatedTelemetry:
@@ -84,7 +83,6 @@ class SimulatedTelemetry:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._active = False
-        self._busy_until = -math.inf
         self._load = 0.0
         self._temp = _IDLE["temp"]
         self._last: float | None = None
@@ -115,7 +113,7 @@ class SimulatedTelemetry:
         """Move load and temperature towards their targets for the time since last sample."""
         dt = 0.0 if self._last is None else max(now - self._last, 0.0)
         self._last = now
-        target = 1.0 if self._active or now < self._busy_until else 0.0
+        target = 1.0 if self._active else 0.0
         tau = _RISE_S if target > self._load else _FALL_S
         self._load += (target - self._load) * (1.0 - math.exp(-dt / tau))
         temp_target = _IDLE["temp"] + (_BUSY["temp"] - _IDLE["temp"]) * self._load
