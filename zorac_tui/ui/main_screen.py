@@ -51,10 +51,10 @@ class MainScreen(Screen[None]):
         Binding("escape", "cancel_reply", "Cancel"),
         Binding("ctrl+r", "retry", "Retry"),
         Binding("ctrl+g", "regenerate", "Regen"),
-        Binding("ctrl+s", "summarize", "Summarize"),
+        Binding("ctrl+s", "summarize", "Summary"),
         Binding("ctrl+y", "copy_reply", "Copy", priority=True),  # over the prompt's redo (super+y still redoes)
         Binding("ctrl+t", "copy_code", "Code", priority=True),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),  # in help and the palette
         Binding("ctrl+o", "toggle_conversations", "Chats"),
         Binding("f1", "help", "Help"),
     ]

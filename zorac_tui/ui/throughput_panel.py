@@ -24,9 +24,9 @@ def split_lines(reading: ThroughputReading, narrow: bool) -> Text:
     text = Text()
     if reading.thinking_tokens:
         approx = "≈" if reading.split_estimated else ""
-        text.append("      think " if narrow else "      thinking ", style="dim")
+        text.append("think " if narrow else "thinking ", style="dim")
         text.append(f"{approx}{reading.thinking_tokens:,}")
-        text.append("\n      answer " if narrow else " · answer ", style="dim")
+        text.append("\nanswer " if narrow else " · answer ", style="dim")
         text.append(f"{approx}{reading.answer_tokens:,}\n")
     return text
 
