@@ -223,7 +223,8 @@ class Transcript(ScrollView, can_focus=True):
         tail = conversation.messages[-INITIAL_TAIL:]
         self._unloaded = len(conversation.messages) - len(tail)
         self.blocks = ([EarlierBlock(self._unloaded)] if self._unloaded else []) + [self._block(m) for m in tail]
-        self.cursor = None
+        indexes = self._message_indexes()
+        self.cursor = indexes[-1] if indexes and self.has_focus else None
         if self._timer is not None:
             self._timer.pause()
         self._relayout(0)

@@ -8,6 +8,7 @@ per width, so a block is drawn again only when its message, its folds or the wid
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -363,6 +364,7 @@ class LiveBlock(Block):
         self.thinking_line = "Thinking…"
         self.shown_at: float | None = None  # perf_counter when new text was last drawn
         self.previous: list[Line] = []  # the rows before the last change (the transcript repaints what differs)
+        self._kept: dict[object, list[Line]] = {}  # rows that only change with their key (the label, a fold row)
 
     def invalidate(self) -> None:
         """Draw again on next use, remembering the rows drawn so far."""
@@ -406,11 +408,21 @@ class LiveBlock(Block):
         self.thinking.finish()
         return self.answer.pieces
 
+    def _keep(self, key: object, make: Callable[[], list[Line]]) -> list[Line]:
+        """Rows drawn once per `key` (so a flush leaves them, and the rows above the change, untouched)."""
+        rows = self._kept.get(key)
+        if rows is None:
+            if len(self._kept) > 16:
+                self._kept.clear()
+            rows = self._kept[key] = make()
+        return rows
+
     def draw(self, ctx: DrawContext) -> list[Line]:
         """Margin, label, the thinking (its newest rows while no answer came), the answer, the live footer."""
         frame = "assistant" if self.message.role != "summary" else "summary"
         role_style = ctx.palette.roles.get(self.message.role, ctx.palette.roles["assistant"])
-        lines = [blank(), *draw(Text(self.label, style=role_style), ctx, frame)]
+        lines = list(self._keep(("head", ctx.width, id(ctx.palette)), lambda: [
+            blank(), *draw(Text(self.label, style=role_style), ctx, frame)]))
         lines += self._thinking_rows(ctx, frame)
         lines += self.answer.rows(ctx, frame)
         lines += draw(self.footer, ctx, frame, style=ctx.palette.footer)
@@ -423,7 +435,9 @@ class LiveBlock(Block):
         answering = bool(self.answer.settler.text.strip())
         expanded = ctx.show_reasoning == "expanded"
         if answering and not expanded:
-            return draw(Text(f"▶ {self.thinking_line}", style=ctx.palette.fold), ctx, frame)
+            return self._keep(("fold", ctx.width, id(ctx.palette), self.thinking_line), lambda: draw(
+                Text(f"▶ {self.thinking_line}", style=ctx.palette.fold), ctx, frame))
         rows = self.thinking.rows(ctx, frame, style=ctx.palette.thinking)
-        head = draw(Text(f"▼ {self.thinking_line}", style=ctx.palette.fold), ctx, frame)
+        head = self._keep(("open", ctx.width, id(ctx.palette), self.thinking_line), lambda: draw(
+            Text(f"▼ {self.thinking_line}", style=ctx.palette.fold), ctx, frame))
         return head + (rows if expanded else rows[-LIVE_THINKING_LINES:])
