@@ -350,6 +350,13 @@ class Transcript(ScrollView, can_focus=True):
             return ""
         return "\n".join(line.text for line in self.blocks[index].lines(self._draw_context()))
 
+    def part_text(self, message: Message, part: str) -> str:
+        """The rows of one part of `message` ("label", "thinking", "body", "footer") as plain text."""
+        index = self._index_of(message)
+        if index is None:
+            return ""
+        return "\n".join(line.text for line in self.blocks[index].lines(self._draw_context()) if line.part == part)
+
     def notices(self) -> list[str]:
         """The notices shown, oldest first."""
         return [b.text for b in self.blocks if isinstance(b, NoticeBlock)]

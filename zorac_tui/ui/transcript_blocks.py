@@ -49,6 +49,7 @@ class Line:
     frame: str = ""  # "": no frame (notices, blank rows); else a Palette.frames key
     action: str | None = None  # "thinking", "summary" or "archive": clicking the row folds or unfolds that part
     indent: int = 0  # cells before the text inside the frame (an archived message drawn inside a summary)
+    part: str = ""  # which part of its message: "label", "thinking", "body" or "footer"
 
 
 @dataclass(frozen=True)
@@ -65,22 +66,23 @@ class DrawContext:
         return self.console.options.update(width=max(1, width or self.width), height=None)
 
 
-def blank(frame: str = "") -> Line:
+def blank(frame: str = "", part: str = "") -> Line:
     """An empty row (a margin when unframed)."""
-    return Line(Strip([]), "", frame)
+    return Line(Strip([]), "", frame, part=part)
 
 
 def draw(renderable: RenderableType, ctx: DrawContext, frame: str, *, style: Style | None = None,
-         width: int | None = None, indent: int = 0, action: str | None = None) -> list[Line]:
-    """`renderable` drawn at the content width as framed rows."""
+         width: int | None = None, indent: int = 0, action: str | None = None, part: str = "body") -> list[Line]:
+    """`renderable` drawn at the content width as framed rows (`part`: which part of the message they are)."""
     lines = ctx.console.render_lines(renderable, ctx.options(width), style=style, pad=False)
-    return [lines_to_line(segments, frame, indent, action) for segments in lines]
+    return [lines_to_line(segments, frame, indent, action, part) for segments in lines]
 
 
-def lines_to_line(segments: list[Segment], frame: str, indent: int = 0, action: str | None = None) -> Line:
+def lines_to_line(segments: list[Segment], frame: str, indent: int = 0, action: str | None = None,
+                  part: str = "body") -> Line:
     """One drawn line as a Line."""
     strip = Strip(segments)
-    return Line(strip, strip.text, frame, action, indent)
+    return Line(strip, strip.text, frame, action, indent, part)
 
 
 def status_line(message: Message) -> Text:
@@ -237,14 +239,14 @@ class MessageBlock(Block):
         lines = [blank(), *self._label(ctx, frame)]
         lines += self._thinking(ctx, frame)
         lines += self._body(ctx, frame)
-        lines += draw(status_line(self.message), ctx, frame, style=ctx.palette.footer)
+        lines += draw(status_line(self.message), ctx, frame, style=ctx.palette.footer, part="footer")
         return lines
 
     def _label(self, ctx: DrawContext, frame: str) -> list[Line]:
         """The role name row."""
         role = self.message.role
         return draw(Text(ROLE_LABEL.get(role, role), style=ctx.palette.roles.get(role, ctx.palette.roles["assistant"])),
-                    ctx, frame)
+                    ctx, frame, part="label")
 
     def _thinking(self, ctx: DrawContext, frame: str) -> list[Line]:
         """The thinking fold row, and the thinking itself when unfolded (none when hidden or empty)."""
@@ -253,9 +255,9 @@ class MessageBlock(Block):
             return []
         mark = "▼" if self.folds.thinking else "▶"
         head = Text(f"{mark} {thinking_summary(message)}", style=ctx.palette.fold)
-        lines = draw(head, ctx, frame, action="thinking")
+        lines = draw(head, ctx, frame, action="thinking", part="thinking")
         if self.folds.thinking:
-            lines += draw(render_markdown(message.thinking), ctx, frame, style=ctx.palette.thinking)
+            lines += draw(render_markdown(message.thinking), ctx, frame, style=ctx.palette.thinking, part="thinking")
         return lines
 
     def _body(self, ctx: DrawContext, frame: str) -> list[Line]:
@@ -326,21 +328,21 @@ class _Stream:
             return Piece(Settled(tail.rstrip(), lang, last=True))
         return Piece(tail) if tail.strip() else None
 
-    def rows(self, ctx: DrawContext, frame: str, style: Style | None = None) -> list[Line]:
+    def rows(self, ctx: DrawContext, frame: str, style: Style | None = None, part: str = "body") -> list[Line]:
         """Settled rows (drawn once each, kept) and the tail's rows (drawn now)."""
         if self.width != ctx.width:
             self.lines, self.width, self.drawn = [], ctx.width, 0
         for i in range(self.drawn, len(self.pieces)):
             if i and blank_line_between(self.pieces[i - 1], self.pieces[i]):
-                self.lines.append(blank(frame))
-            self.lines += draw(self.pieces[i], ctx, frame, style=style)
+                self.lines.append(blank(frame, part))
+            self.lines += draw(self.pieces[i], ctx, frame, style=style, part=part)
         self.drawn = len(self.pieces)
         rows = list(self.lines)
         tail = self.tail_piece()
         if tail is not None:
             if self.pieces and blank_line_between(self.pieces[-1], tail):
-                rows.append(blank(frame))
-            rows += draw(tail, ctx, frame, style=style)
+                rows.append(blank(frame, part))
+            rows += draw(tail, ctx, frame, style=style, part=part)
         return rows
 
 
@@ -422,10 +424,10 @@ class LiveBlock(Block):
         frame = "assistant" if self.message.role != "summary" else "summary"
         role_style = ctx.palette.roles.get(self.message.role, ctx.palette.roles["assistant"])
         lines = list(self._keep(("head", ctx.width, id(ctx.palette)), lambda: [
-            blank(), *draw(Text(self.label, style=role_style), ctx, frame)]))
+            blank(), *draw(Text(self.label, style=role_style), ctx, frame, part="label")]))
         lines += self._thinking_rows(ctx, frame)
         lines += self.answer.rows(ctx, frame)
-        lines += draw(self.footer, ctx, frame, style=ctx.palette.footer)
+        lines += draw(self.footer, ctx, frame, style=ctx.palette.footer, part="footer")
         return lines
 
     def _thinking_rows(self, ctx: DrawContext, frame: str) -> list[Line]:
@@ -436,8 +438,8 @@ class LiveBlock(Block):
         expanded = ctx.show_reasoning == "expanded"
         if answering and not expanded:
             return self._keep(("fold", ctx.width, id(ctx.palette), self.thinking_line), lambda: draw(
-                Text(f"▶ {self.thinking_line}", style=ctx.palette.fold), ctx, frame))
-        rows = self.thinking.rows(ctx, frame, style=ctx.palette.thinking)
+                Text(f"▶ {self.thinking_line}", style=ctx.palette.fold), ctx, frame, part="thinking"))
+        rows = self.thinking.rows(ctx, frame, style=ctx.palette.thinking, part="thinking")
         head = self._keep(("open", ctx.width, id(ctx.palette), self.thinking_line), lambda: draw(
-            Text(f"▼ {self.thinking_line}", style=ctx.palette.fold), ctx, frame))
+            Text(f"▼ {self.thinking_line}", style=ctx.palette.fold), ctx, frame, part="thinking"))
         return head + (rows if expanded else rows[-LIVE_THINKING_LINES:])
