@@ -35,19 +35,27 @@ async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 20.0) 
 
 async def send(pilot, app: ZoracApp, text: str, *, wait_done: bool = True) -> None:
     """Type a prompt and send it."""
-    await wait_for(pilot, lambda: app.client is not None and app.counter is not None)
+    screen = app.main
+    await wait_for(pilot, lambda: screen.server.connection is not None and screen.budget.budget is not None)
     app.query_one(PromptInput).text = text
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.streaming)
+    await wait_for(pilot, lambda: screen.reply.streaming)
     if wait_done:
-        await wait_for(pilot, lambda: not app.streaming)
+        await wait_for(pilot, lambda: not screen.reply.streaming)
         await pilot.pause(0.3)
 
 
-async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *, demo: bool = True) -> Path:
-    """Run one scenario against a fresh simulator and save NAME.svg (+ .png)."""
+async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *, demo: bool = True,
+                gpu_box: int = 0) -> Path:
+    """Run one scenario against a fresh simulator (and a demo GPU box of `gpu_box` GPUs) and save NAME.svg (+ .png)."""
     thread = SimulatorThread(sim)
     base_url = thread.start()
+    box = None
+    if gpu_box:
+        from zorac_tui.demo.exporter import GpuBoxThread
+
+        box = GpuBoxThread(gpu_box, busy=lambda: bool(thread.simulator.active))
+        settings = {**settings, "gpu_metrics_url": box.start()}
     try:
         app = ZoracApp(Settings(base_url=base_url, demo=demo, **settings), demo=demo)
         async with app.run_test(size=SIZE) as pilot:
@@ -55,6 +63,8 @@ async def shoot(name: str, sim: SimConfig, settings: dict, scenario: Callable, *
             svg = app.export_screenshot(title=f"zorac-tui — {name}")
     finally:
         thread.stop()
+        if box is not None:
+            box.stop()
     target = HERE / f"{name}.svg"
     target.write_text(svg, encoding="utf-8")
     if shutil.which("rsvg-convert"):
@@ -71,7 +81,7 @@ async def streaming(pilot, app: ZoracApp) -> None:
     """Mid-reply: Markdown streaming, live tok/s, busy simulated GPU."""
     await send(pilot, app, "What is AWQ quantization and how fast is it on a 4090?")
     await send(pilot, app, "Explain the KV cache in vLLM", wait_done=False)
-    await wait_for(pilot, lambda: (app.meter is not None and app.meter.tokens > 180))
+    await wait_for(pilot, lambda: (app.main.reply.meter is not None and app.main.reply.meter.tokens > 180))
     await pilot.pause(1.2)
 
 
@@ -89,9 +99,9 @@ async def summary(pilot, app: ZoracApp) -> None:
                    "Show me a git rebase example"):
         await send(pilot, app, prompt)
     await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: app.pane.conversation.messages[0].role == "summary")
+    await wait_for(pilot, lambda: app.main.conversation.messages[0].role == "summary")
     await pilot.pause(0.5)
-    app.pane.scroll_home(animate=False)
+    app.main.pane.scroll_home(animate=False)
     await pilot.pause(0.3)
 
 
@@ -104,9 +114,36 @@ async def conversations(pilot, app: ZoracApp) -> None:
     await pilot.press("ctrl+o")
     await pilot.pause(0.5)
     await pilot.press("tab", "down", "enter")
-    await wait_for(pilot, lambda: bool(app.pane.conversation.messages))
+    await wait_for(pilot, lambda: bool(app.main.conversation.messages))
     await pilot.press("ctrl+o", "ctrl+o")
     await pilot.pause(0.8)
+
+
+async def thinking(pilot, app: ZoracApp) -> None:
+    """A reasoning model: the last reply's thinking folded to one line, the next one thinking live."""
+    await send(pilot, app, "How should I serve Mistral Small on a 4090?")
+    await send(pilot, app, "And which flags matter most?", wait_done=False)
+    await wait_for(pilot, lambda: (app.main.reply.meter is not None and app.main.reply.meter.thinking_tokens > 120))
+    await pilot.pause(0.6)
+
+
+async def gpu_box(pilot, app: ZoracApp) -> None:
+    """The server and its GPUs on another machine: a 4-GPU box read from its dcgm-exporter, mid-reply."""
+    await send(pilot, app, "Explain the KV cache in vLLM", wait_done=False)
+    await wait_for(pilot, lambda: (app.main.reply.meter is not None and app.main.reply.meter.tokens > 120))
+    await pilot.pause(1.5)
+
+
+async def search(pilot, app: ZoracApp) -> None:
+    """Searching every message from the conversation list: hits with snippets."""
+    for prompt in ("How do I undo a git commit?", "What is AWQ quantization?", "Explain the KV cache in vLLM"):
+        await send(pilot, app, prompt)
+        await pilot.press("ctrl+n")
+        await pilot.pause(0.3)
+    await pilot.press("ctrl+o")
+    await pilot.pause(0.3)
+    await pilot.press(*"cache")
+    await pilot.pause(1.0)
 
 
 async def no_gpu(pilot, app: ZoracApp) -> None:
@@ -123,6 +160,9 @@ async def main() -> int:
     await shoot("summary", SimConfig(max_model_len=16384, **fast), {"keep_recent": 2}, summary)
     await shoot("conversations", SimConfig(**fast), {}, conversations)
     await shoot("no-gpu", SimConfig(**fast), {}, no_gpu, demo=False)
+    await shoot("thinking", SimConfig.demo(), {"model": "Qwen/Qwen3-14B-AWQ"}, thinking)
+    await shoot("gpu-box", SimConfig(**fast), {}, gpu_box, gpu_box=4)
+    await shoot("search", SimConfig(rate=2000.0, ttft=0.05), {}, search)
     return 0
 
 
