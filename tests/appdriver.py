@@ -30,7 +30,7 @@ import pytest
 from fakes.fake_pynvml import FakePynvml
 from rich.console import Console
 from textual import events
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -202,6 +202,13 @@ def press_now(app: ZoracApp, key: str) -> None:
     event = events.Key(key, KEY_CHARACTERS.get(key, key if len(key) == 1 else None))
     event.set_sender(app)
     app.post_message(event)
+
+
+def resize_now(app: ZoracApp, width: int, height: int) -> None:
+    """The terminal resized to width×height, without waiting for an idle screen (Pilot's resize_terminal does)."""
+    size = Size(width, height)
+    app._driver._size = size  # the headless driver's own size, as Pilot.resize_terminal sets it
+    app.post_message(events.Resize(size, size))
 
 
 def set_prompt(app: ZoracApp, text: str) -> PromptInput:
