@@ -197,9 +197,10 @@ def press_now(app: ZoracApp, key: str) -> None:
     """One key as the terminal sends it, without waiting for an idle screen (Pilot's press waits for that, which
     lasts as long as a fast stream does): poll for what it does. One at a time: a burst of keys is not handled
     in order (a key bound to an action, like backspace, acts after the printable keys that follow it)."""
+    character = key if len(key) == 1 else KEY_CHARACTERS.get(key)
     if len(key) == 1 and not key.isalnum():
         key = _character_to_key(key)  # as Pilot names them: " " is "space", "%" is "percent_sign"
-    event = events.Key(key, KEY_CHARACTERS.get(key, key if len(key) == 1 else None))
+    event = events.Key(key, character)
     event.set_sender(app)
     app.post_message(event)
 
@@ -220,16 +221,21 @@ def set_prompt(app: ZoracApp, text: str) -> PromptInput:
     return box
 
 
-async def type_text(pilot: Pilot, *keys: str) -> None:
-    """Type into the prompt key by key, each key waited for until it changed the prompt's text: characters of
-    `keys` (a string each) or key names such as "backspace" (a whole string that is a key name)."""
-    box = prompt(pilot.app)
-    box.focus()
+async def type_text(pilot: Pilot, *keys: str, into: Widget | None = None) -> None:
+    """Type into the prompt (or the text field `into`) key by key, each key waited for until it changed the text:
+    the characters of each string in `keys`, or a key name such as "backspace" given as a whole string."""
+    field = into if into is not None else prompt(pilot.app)
+    if not field.has_focus:
+        field.focus()
+
+    def text() -> str:
+        return field.value if isinstance(field, Input) else field.text
+
     for part in keys:
         for key in [part] if part in KEY_CHARACTERS or part.startswith(("ctrl+", "shift+")) else part:
-            before = box.text
+            before = text()
             press_now(pilot.app, key)
-            await wait_for(pilot, lambda b=before: box.text != b, what=f"the key {key!r} in the prompt")
+            await wait_for(pilot, lambda b=before: text() != b, what=f"the key {key!r} in {field!r}")
 
 
 def send(pilot: Pilot, text: str) -> None:
@@ -566,6 +572,11 @@ def header_text(app: ZoracApp) -> str:
 def gauge_text(app: ZoracApp) -> str:
     """The context gauge's two lines as drawn."""
     return widget_text(gauge(app))
+
+
+def gauge_lines(app: ZoracApp) -> list[str]:
+    """The context gauge's lines before wrapping: the counts, then the segments and sources."""
+    return gauge(app).render_text().plain.splitlines()
 
 
 def panel_text(app: ZoracApp, kind: type[Widget]) -> str:
