@@ -34,6 +34,7 @@ from appdriver import (
     summary_view,
     toasts,
     type_text,
+    user_texts,
     wait_for,
 )
 
@@ -220,8 +221,8 @@ async def test_server_context_error_offers_summarize_then_retries():
 # ---------------------------------------------------------------- summarizing
 
 
-async def run_manual_summary(trigger: str) -> None:
-    """Three turns, then summarize with `trigger` (a key or a slash command) and check the result."""
+async def test_ctrl_s_summarizes_older_messages():
+    """Three turns, then Ctrl+S (the /summarize command runs the same action: see the next test)."""
     with running_simulator(answer_tokens=40) as sim:
         app = make_app(sim, keep_recent=2, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
@@ -230,10 +231,7 @@ async def run_manual_summary(trigger: str) -> None:
             originals = list(messages(app))
             used_before = budget(app).used
             sent = len(sim.simulator.requests)
-            if trigger.startswith("/"):
-                send(pilot, trigger)
-            else:
-                await pilot.press(trigger)
+            await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: messages(app)[0].role == "summary" and not is_streaming(app),
                            what="summary applied")
             await idle_budget(pilot)
@@ -261,15 +259,7 @@ async def run_manual_summary(trigger: str) -> None:
             assert any("Summarized 4 messages" in n for n in notices(app))
 
 
-async def test_summarize_with_ctrl_s():
-    await run_manual_summary("ctrl+s")
-
-
-async def test_summarize_with_slash_command():
-    await run_manual_summary("/summarize")
-
-
-async def test_nothing_to_summarize_says_so():
+async def test_nothing_to_summarize_says_so_to_the_key_and_to_the_command():
     with running_simulator(answer_tokens=10) as sim:
         app = make_app(sim, keep_recent=6, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
@@ -278,7 +268,11 @@ async def test_nothing_to_summarize_says_so():
             before = message_ids(app)
             sent = len(sim.simulator.requests)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: any("Nothing to summarize" in n for n in notices(app)), what="notice")
+            await wait_for(pilot, lambda: [n for n in notices(app) if "Nothing to summarize" in n], what="notice")
+            send(pilot, "/summarize")  # the command runs the same action as the key, and leaves the prompt empty
+            await wait_for(pilot, lambda: len([n for n in notices(app) if "Nothing to summarize" in n]) == 2,
+                           what="the command's notice")
+            assert prompt(app).text == "" and user_texts(app) == ["Just one question."]
             assert message_ids(app) == before
             assert len(sim.simulator.requests) == sent
 

@@ -12,8 +12,6 @@ from appdriver import (
     body_text,
     chat_requests,
     connected,
-    conversation,
-    conversations,
     crash_error,
     flat,
     footer_text,
@@ -25,7 +23,6 @@ from appdriver import (
     live_tail,
     make_app,
     max_model_len,
-    message_views,
     messages,
     model,
     model_note,
@@ -232,24 +229,6 @@ async def test_escape_cancels_and_keeps_the_partial_reply(sim_factory):
         assert "cancelled by you — partial reply kept" in footer_text(app, reply)
         assert server_state(app) == "connected"
         assert user_texts(app) == ["tell me everything"]
-
-
-async def test_ctrl_n_starts_a_new_conversation_and_keeps_the_old_one(sim_factory):
-    sim = sim_factory(reply_text="first answer")
-    app = make_app(sim)
-    async with app.run_test(size=SIZE) as pilot:
-        await connected(pilot)
-        await ask(pilot, "first question")
-        old = conversation(app)
-        assert message_views(app)
-        await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: conversation(app) is not old, what="a new conversation")
-        assert messages(app) == [] and not message_views(app)
-        assert old in conversations(app) and [m.content for m in old.messages] == ["first question", "first answer"]
-        await wait_for(pilot, lambda: "first answer" not in screen_text(app), what="the old reply off the screen")
-        reply = await ask(pilot, "second question")
-        assert reply.status is Status.COMPLETE
-        assert [m["content"] for m in chat_requests(sim)[-1]["messages"][1:]] == ["second question"]
 
 
 async def test_up_and_down_recall_previous_prompts(sim_factory):

@@ -135,16 +135,12 @@ async def test_fault_is_one_line_and_ctrl_r_retries(sim_factory, faults, expect,
         await fails_then_retries(pilot, sim, expect, partial=partial)
 
 
-async def test_context_length_refused_by_the_app_then_by_the_server(sim_factory):
+async def test_context_length_refused_by_the_server(sim_factory):
+    """The app's own refusal of an over-long prompt: test_app_budget.py (test_overflow_is_caught_before_sending)."""
     sim = sim_factory(reply_text=ANSWER, max_model_len=256)
     app = make_app(sim, max_tokens=32)
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
-        too_long = "lorem ipsum " * 150  # ~300 tokens: over the 256-token window the app read from /v1/models
-        send(pilot, too_long)
-        await wait_for(pilot, lambda: any("not sent" in n for n in notices(app)), what="the app's refusal")
-        assert prompt(app).text == too_long and chat_requests(sim) == [] and user_texts(app) == []
-        prompt(app).clear()
         sim.simulator.config.max_model_len = 16  # the server restarted with a smaller window than the app knows
         await fails_then_retries(pilot, sim, ("does not fit the model's context window",
                                               "This model's maximum context length is 16 tokens"),

@@ -22,9 +22,12 @@ from appdriver import (
     SIZE,
     Status,
     ask,
+    assistant_messages,
+    chat_requests,
     connected,
     conversation,
     conversation_list,
+    conversations,
     default_db,
     footer_text,
     is_streaming,
@@ -38,6 +41,7 @@ from appdriver import (
     open_conversation,
     pane,
     running_simulator,
+    screen_text,
     send,
     shown,
     store,
@@ -139,7 +143,8 @@ async def test_messages_are_saved_as_they_happen(tmp_path: Path) -> None:
 
             row = await wait_for(pilot, user_row, what="the user message in the database")
             assert row.content == "Explain paged attention slowly, please."
-            assert is_streaming(app)  # saved before the reply finished
+            # saved before the reply finished (the user row is written before the reply even starts)
+            assert not [m for m in assistant_messages(app) if m.status is not Status.STREAMING]
 
             def reply_row(longer_than: int) -> Any:
                 r = next((m for m in db_rows(db, conv) if m.role == "assistant"), None)
@@ -167,20 +172,26 @@ async def test_messages_are_saved_as_they_happen(tmp_path: Path) -> None:
 
 async def test_ctrl_n_starts_a_new_conversation_and_keeps_the_old_one(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
-    with running_simulator(answer_tokens=20) as sim:
+    with running_simulator(reply_text="first answer") as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await store_ready(pilot)
             reply = await ask(pilot, "First conversation, first question")
             assert reply.status is Status.COMPLETE
-            first = conversation(app).db_id
-            assert first is not None
+            old = conversation(app)
+            first = old.db_id
+            assert first is not None and message_views(app)
 
             await pilot.press("ctrl+n")
-            await wait_for(pilot, lambda: conversation(app).db_id is None and not shown(app),
-                           what="an empty new conversation")
-            await ask(pilot, "Second conversation starts here")
+            await wait_for(pilot, lambda: conversation(app) is not old, what="a new conversation")
+            assert conversation(app).db_id is None and messages(app) == [] and not message_views(app)
+            assert old in conversations(app)  # kept, as it was
+            assert [m.content for m in old.messages] == ["First conversation, first question", "first answer"]
+            await wait_for(pilot, lambda: "first answer" not in screen_text(app), what="the old reply off the screen")
+            second_reply = await ask(pilot, "Second conversation starts here")
+            assert second_reply.status is Status.COMPLETE
+            assert [m["content"] for m in chat_requests(sim)[-1]["messages"][1:]] == ["Second conversation starts here"]
             second = conversation(app).db_id
             assert second is not None and second != first
             assert shown(app)[0] == "Second conversation starts here"
