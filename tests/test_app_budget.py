@@ -113,13 +113,13 @@ async def test_draft_segment_follows_typing_debounced():
             keys = list("count my draft")
             await type_text(pilot, "count my draft")  # each key well within the 0.3 s debounce of the last
             assert prompt(app).text == "count my draft"
-            await wait_for(pilot, lambda: budget(app).draft > 0, what="draft segment")
-            await idle_budget(pilot)
             system = settings(app).system_prompt
             base = [{"role": "system", "content": system}]
             with_draft = base + [{"role": "user", "content": "count my draft"}]
             expected = await tokenize_messages(sim.base_url, with_draft, model(app)) - await tokenize_messages(
                 sim.base_url, base, model(app))
+            await wait_for(pilot, lambda: budget(app).draft == expected, what="the whole draft counted")
+            await idle_budget(pilot)
             assert budget(app).draft == expected
             assert f"draft {expected:,}" in gauge_lines(app)[1]
             # Debounced: the drafts in between keystrokes were (mostly) never sent to /tokenize.
