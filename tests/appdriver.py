@@ -153,8 +153,9 @@ def describe_app(app: ZoracApp) -> str:
         return f"(app state unavailable: {type(exc).__name__}: {exc})"
 
 
-async def connected(pilot: Pilot, timeout: float = 10.0) -> ZoracApp:
-    """Wait until the app has probed the server, built its client and counted the first budget."""
+async def connected(pilot: Pilot, timeout: float = 20.0) -> ZoracApp:
+    """Wait until the app has probed the server, built its client and counted the first budget (the first app of
+    a test process also imports and warms up Markdown, highlighting and the HTTP client: seconds on a busy CI)."""
     app = pilot.app
     await wait_for(pilot, lambda: server_state(app) in ("connected", "streaming") and client(app) is not None
                    and counter(app) is not None, timeout, "the app to connect")

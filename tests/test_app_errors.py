@@ -105,7 +105,7 @@ async def test_server_not_running_at_start_then_it_comes_up(sim_factory):
         assert reply.status is Status.ERROR and "Not connected" in one_line(reply.error)
         assert "Ctrl+R" in footer_text(app, reply) and user_texts(app) == [QUESTION]
         sim = sim_factory(fast_config(reply_text=ANSWER), port=port)  # the server comes up on that port
-        await connected(pilot, timeout=15)  # the app reconnects by itself
+        await connected(pilot)  # the app reconnects by itself
         assert "● connected" in header_text(app)
         assert any("Connected to vllm" in n for n in notices(app))
         await pilot.press("ctrl+r")
@@ -156,7 +156,7 @@ async def test_unauthorized_at_connect_and_mid_session(sim_factory):
         assert "401" in one_line(notice) and "API key" in notice and server_state(app) == "unreachable"
         assert "sk-wrong-key" not in notice
         sim.simulator.config.api_key = None  # the server's key requirement is lifted: the app connects by itself
-        await connected(pilot, timeout=15)
+        await connected(pilot)
         sim.simulator.config.api_key = "sk-test-4f9a7c1e"  # and back: now the chat request itself is refused
         await fails_then_retries(pilot, sim, ("HTTP 401", "check the API key"),
                                  fix=lambda: setattr(sim.simulator.config, "api_key", None))
