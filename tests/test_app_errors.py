@@ -160,7 +160,7 @@ async def test_unauthorized_at_connect_and_mid_session(sim_factory):
         sim.simulator.config.api_key = "sk-test-4f9a7c1e"  # and back: now the chat request itself is refused
         await fails_then_retries(pilot, sim, ("HTTP 401", "check the API key"),
                                  fix=lambda: setattr(sim.simulator.config, "api_key", None))
-        shown = screen_text(app)
+        shown = await wait_for(pilot, lambda: ANSWER[:30] in (t := screen_text(app)) and t, what="the retried reply drawn")
         assert "sk-test-4f9a7c1e" not in shown and "sk-wrong-key" not in shown
 
 

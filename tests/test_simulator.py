@@ -529,12 +529,12 @@ async def measure(http: aiohttp.ClientSession, url: str) -> tuple[float, float, 
     return first - sent, last - sent, usage["completion_tokens"]
 
 
-@pytest.mark.parametrize(("rate", "count"), [(60.0, 120), (2000.0, 4000)])
+@pytest.mark.parametrize(("rate", "count"), [(60.0, 60), (2000.0, 2000)])
 async def test_tokens_keep_the_schedule_of_the_configured_rate(http, rate, count):
     """Token i is sent at ttft + i / rate after the request (an absolute schedule: a late token does not delay
     the ones after it). Never early, whatever the load: strict lower bounds. Late only by what a busy machine
-    adds at the end: upper bounds of a second, for streams of two seconds (so the rate is right to within a
-    third even on a loaded machine; the exact pacing arithmetic is the schedule itself)."""
+    adds at the end: upper bounds of a second, for streams of a second (so the rate is right to within half even
+    on a loaded machine; the exact pacing arithmetic is the schedule itself)."""
     thread = SimulatorThread(SimConfig(rate=rate, ttft=0.3, answer_tokens=count))
     url = thread.start()
     try:
