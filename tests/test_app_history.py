@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from appdriver import (
     SIZE,
     Status,
@@ -40,6 +41,7 @@ from appdriver import (
     notices,
     open_conversation,
     pane,
+    press_now,
     running_simulator,
     screen_text,
     send,
@@ -55,6 +57,7 @@ from textual.widgets import Input
 
 from zorac_tui import cli
 from zorac_tui.store import Store
+from zorac_tui.ui import persist_flow
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.conversation import INITIAL_TAIL
 from zorac_tui.ui.conversation_list import MAX_SHOWN, Confirm, ConversationList, TextPrompt
@@ -65,6 +68,14 @@ UPSTREAM_SESSION = TESTS / "fixtures" / "upstream" / "session.json"
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture(autouse=True)
+def no_looks_at_other_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about this window alone: its looks at what other windows committed (every 2 s;
+    test_two_instances.py tests them) are put off. The first look always refreshes an open list, which drops
+    the highlight a test is moving with the keyboard."""
+    monkeypatch.setattr(persist_flow, "FOREIGN_POLL", 3600.0)
 
 
 def history_app(sim: Any, db: Path | None, **kwargs: Any) -> ZoracApp:
@@ -117,11 +128,15 @@ async def highlight(pilot: Any, conversation_id: int) -> None:
         assert app.focused is list_filter(app), app.focused
         await pilot.press("tab")
     await wait_for(pilot, lambda: app.focused is options, what="the list to take focus")
-    if options.highlighted is None:
-        await pilot.press("down")
+    await wait_for(pilot, lambda: not workers_running(app, "conv-list"), what="the list to be refreshed")
     target = listed(app).index(conversation_id)
-    while options.highlighted != target:
-        await pilot.press("down" if options.highlighted < target else "up")
+    for _ in range(options.option_count + 2):  # one key at a time, each waited for until the highlight moved
+        now = options.highlighted
+        if now == target:
+            return
+        press_now(app, "down" if now is None or now < target else "up")
+        await wait_for(pilot, lambda n=now: options.highlighted != n, what="the highlight to move")
+    raise AssertionError(f"could not highlight {conversation_id}: at {options.highlighted}, listed {listed(app)}")
 
 
 # ------------------------------------------------------------------------------ saved as it happens
