@@ -1,42 +1,60 @@
-"""Driving the real ZoracApp end to end: Pilot on one side, the project's simulator over real HTTP on the other.
+"""The one driver of the real ZoracApp in tests: Pilot on one side, the project's simulator over real HTTP on the other.
 
-Nothing of zorac-tui is replaced here. The simulator runs in its own thread (SimulatorThread), so its
-pacing does not depend on the UI's event loop; the app talks to it with its real client on 127.0.0.1.
+Nothing of zorac-tui is replaced here but the GPU (FakePynvml). Tests reach the app's state only through the
+functions below (`conversation(app)`, `budget(app)`, `store(app)`…), never through its attributes, so that when
+the app's internals move only this module changes.
 
     async def test_x(sim_factory):
-        sim = sim_factory(reply_text="hi")            # a fast SimulatorThread, stopped after the test
-        app = make_app(sim.base_url, max_tokens=64)   # ZoracApp(Settings(base_url=..., max_tokens=64))
+        sim = sim_factory(reply_text="hi")                 # a fast simulator on 127.0.0.1, stopped after the test
+        app = make_app(sim, max_tokens=64)                 # ZoracApp(Settings(base_url=sim.base_url, max_tokens=64))
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            reply = await ask(pilot, "hello")         # type, Enter, wait until the reply settled
+            reply = await ask(pilot, "hello")              # put in the prompt, Enter, wait until the reply settled
+
+Waiting: `wait_for` polls a condition while the app runs; it does not go through Pilot, whose waits for an idle
+screen last as long as a fast stream does (the live reply's message queue falls behind while pieces mount).
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import io
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.fake_pynvml import FakePynvml
 from rich.console import Console
-from textual.geometry import Region
+from textual import events
+from textual.geometry import Region, Size
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widget import Widget
+from textual.widgets import Input, OptionList
 
 from zorac_tui.config import Settings
-from zorac_tui.core.conversation import Message, Status
-from zorac_tui.demo.simulator import Faults, SimConfig, SimulatorThread  # noqa: F401 - re-exported for tests
+from zorac_tui.core.conversation import Conversation, Message, Status
+from zorac_tui.demo.process import SimulatorProcess
+from zorac_tui.demo.simulator import Faults, SimConfig, SimulatorThread  # noqa: F401 - Faults re-exported
 from zorac_tui.ui.app import ZoracApp
+from zorac_tui.ui.conversation import ConversationPane
+from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
-from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
+from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply, SummaryView
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.server_panel import ServerPanel
+from zorac_tui.ui.sidebar import Sidebar
 
 FAST: dict[str, Any] = {"rate": 2000.0, "ttft": 0.01}
 SIZE = (120, 40)
-TYPE_LIMIT = 12  # texts up to this long are typed key by key; longer ones are pasted (faster)
+POLL = 0.02  # seconds between two looks at a condition
+APP_OPTIONS = ("store_path", "persist", "continue_last", "offer_import_from")  # ZoracApp's own, not Settings
+_made: list[ZoracApp] = []  # apps made in this test: their store threads are closed after it
 
 
 # ------------------------------------------------------------------------------------------- simulator
@@ -45,30 +63,67 @@ def fast_config(**overrides: Any) -> SimConfig:
     return SimConfig(**{**FAST, **overrides})
 
 
-@pytest.fixture
-def sim_factory() -> Iterator[Callable[..., SimulatorThread]]:
-    """Factory fixture: `sim_factory(config=None, port=0, **overrides)` starts a SimulatorThread on 127.0.0.1.
+@contextmanager
+def running_simulator(config: SimConfig | None = None, *, port: int = 0, process: bool = False,
+                      **overrides: Any) -> Iterator[SimulatorThread | SimulatorProcess]:
+    """The simulator on 127.0.0.1 for the block: a SimConfig, or keyword overrides of the fast one.
 
-    Pass a SimConfig, or keyword overrides of the fast defaults. Every simulator started is stopped
-    when the test ends.
+    `process=True` runs it in a child process (its pacing cannot be skewed by this process's GIL, and it can
+    be killed); its config is then fixed at start and its requests are not recorded here.
     """
-    started: list[SimulatorThread] = []
-
-    def start(config: SimConfig | None = None, *, port: int = 0, **overrides: Any) -> SimulatorThread:
-        sim = SimulatorThread(config if config is not None else fast_config(**overrides))
-        sim.start(port=port)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in reversed(started):
+    config = config if config is not None else fast_config(**overrides)
+    sim = SimulatorProcess(config) if process else SimulatorThread(config)
+    sim.start(port=port)
+    try:
+        yield sim
+    finally:
         sim.stop()
 
 
+@pytest.fixture
+def sim_factory() -> Iterator[Callable[..., SimulatorThread | SimulatorProcess]]:
+    """`sim_factory(config=None, port=0, process=False, **overrides)`: running_simulator until the test ends."""
+    with ExitStack() as stack:
+        yield lambda *args, **kwargs: stack.enter_context(running_simulator(*args, **kwargs))
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect now and freeze what exists, so that no long full-heap GC pass of the test process lands in
+    the middle of a timed stream."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def chat_requests(sim: SimulatorThread) -> list[dict]:
+    """The chat request bodies the simulator received, oldest first."""
+    return list(sim.simulator.requests)
+
+
 # ------------------------------------------------------------------------------------------------- app
-def make_app(base_url: str, *, nvml_module: Any = None, demo: bool = False, **settings: Any) -> ZoracApp:
-    """The real app for `Settings(base_url=base_url, **settings)` (its store lives in the test's ZORAC_HOME)."""
-    return ZoracApp(Settings(base_url=base_url, **settings), demo=demo, nvml_module=nvml_module)
+def make_app(server: Any, *, nvml: Any = None, demo: bool = False, **options: Any) -> ZoracApp:
+    """The real app on `server` (a base URL, or anything with a `base_url`); the GPU is a FakePynvml unless given.
+
+    `options` are Settings fields and ZoracApp's own `store_path`, `persist`, `continue_last`,
+    `offer_import_from`. The store lives in the test's ZORAC_HOME unless `store_path` says otherwise.
+    """
+    base_url = server if isinstance(server, str) else server.base_url
+    own = {key: options.pop(key) for key in APP_OPTIONS if key in options}
+    app = ZoracApp(Settings(base_url=base_url, **options), demo=demo,
+                   nvml_module=nvml if nvml is not None else FakePynvml(), **own)
+    _made.append(app)
+    return app
+
+
+def close_apps() -> None:
+    """Close the stores of the apps made in this test (the CLI does it after App.run; run_test does not), so
+    their threads end and nothing of the app outlives the test."""
+    while _made:
+        _made.pop().close_store()
 
 
 async def wait_for(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -81,16 +136,16 @@ async def wait_for(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}\n"
                                  f"{describe_app(pilot.app)}")
-        await pilot.pause(0.05)
+        await asyncio.sleep(POLL)
 
 
-def describe_app(app: Any) -> str:
+def describe_app(app: ZoracApp) -> str:
     """What the app holds right now (messages, notices, state), for a test failure message."""
     try:
-        lines = [f"header: {app.header.server_state!r}, streaming: {app.streaming}, client: {app.client is not None}"]
-        for m in app.pane.conversation.messages:
+        lines = [f"header: {server_state(app)!r}, streaming: {is_streaming(app)}, client: {client(app) is not None}"]
+        for m in messages(app):
             lines.append(f"  {m.role} [{m.status.value}] {m.content[:60]!r} error={m.error!r}")
-        lines += [f"  notice: {str(n.render())[:120]!r}" for n in app.pane.query(NoticeView)]
+        lines += [f"  notice: {n[:120]!r}" for n in notices(app)]
         lines += [f"  toast: {n.message[:120]!r}" for n in app._notifications]
         lines.append(f"  prompt: {prompt(app).text[:60]!r}, focused: {app.focused!r}")
         return "\n".join(lines)
@@ -98,62 +153,118 @@ def describe_app(app: Any) -> str:
         return f"(app state unavailable: {type(exc).__name__}: {exc})"
 
 
-async def connected(pilot: Pilot, timeout: float = 10.0) -> ZoracApp:
-    """Wait until the app has probed the server, built its client and counted the first budget."""
+async def connected(pilot: Pilot, timeout: float = 20.0) -> ZoracApp:
+    """Wait until the app has probed the server, built its client and counted the first budget (the first app of
+    a test process also imports and warms up Markdown, highlighting and the HTTP client: seconds on a busy CI)."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.header.server_state == "connected" and app.client is not None,
-                   timeout, "the app to connect")
-    await wait_for(pilot, lambda: app.query_one(ContextGauge).budget is not None, timeout, "the first gauge count")
+    await wait_for(pilot, lambda: server_state(app) in ("connected", "streaming") and client(app) is not None
+                   and counter(app) is not None, timeout, "the app to connect")
+    await wait_for(pilot, lambda: gauge(app).budget is not None, timeout, "the first gauge count")
     return app
 
 
-def prompt(app: ZoracApp) -> PromptInput:
-    """The prompt widget."""
-    return app.query_one(PromptInput)
+async def store_ready(pilot: Pilot) -> ZoracApp:
+    """Wait until the app opened its database and ran its start-up step (continue / import offer)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: store(app) is not None, what="the store to open")
+    # the store thread runs one task at a time: once this no-op ran, the open's follow-ups were handed over
+    await store_caught_up(app)
+    await wait_for(pilot, lambda: not workers_running(app, "open", "import", "conv-list"),
+                   what="the start-up step")
+    return app
 
 
-async def type_text(pilot: Pilot, text: str, *, keys: bool | None = None) -> None:
-    """Put `text` in the prompt: key by key (`keys=True`; default for short single-line text) or as a paste."""
-    box = prompt(pilot.app)
+async def store_caught_up(app: ZoracApp) -> None:
+    """Wait until every write queued on the store thread so far is done."""
+    await app.from_store(lambda db: None)
+
+
+async def idle_budget(pilot: Pilot) -> None:
+    """Wait until no budget recount or auto-summary is pending."""
+    await wait_for(pilot, lambda: not workers_running(pilot.app, "budget", "auto-summary"),
+                   what="budget workers to finish")
+
+
+def workers_running(app: ZoracApp, *groups: str) -> bool:
+    """Whether a worker of one of `groups` runs or is about to."""
+    return any(not w.is_finished for w in app.workers if w.group in groups)
+
+
+# ------------------------------------------------------------------------------------- keys and prompt
+KEY_CHARACTERS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "space": " ", "backspace": "\x7f", "delete": None}
+
+
+def press_now(app: ZoracApp, key: str) -> None:
+    """One key as the terminal sends it, without waiting for an idle screen (Pilot's press waits for that, which
+    lasts as long as a fast stream does): poll for what it does. One at a time: a burst of keys is not handled
+    in order (a key bound to an action, like backspace, acts after the printable keys that follow it)."""
+    character = key if len(key) == 1 else KEY_CHARACTERS.get(key)
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)  # as Pilot names them: " " is "space", "%" is "percent_sign"
+    event = events.Key(key, character)
+    event.set_sender(app)
+    app.post_message(event)
+
+
+def resize_now(app: ZoracApp, width: int, height: int) -> None:
+    """The terminal resized to width×height, without waiting for an idle screen (Pilot's resize_terminal does)."""
+    size = Size(width, height)
+    app._driver._size = size  # the headless driver's own size, as Pilot.resize_terminal sets it
+    app.post_message(events.Resize(size, size))
+
+
+def set_prompt(app: ZoracApp, text: str) -> PromptInput:
+    """Put `text` in the prompt, as a paste would, without sending it."""
+    box = prompt(app)
+    box.load_text(text)
+    box.move_cursor(box.document.end)
     box.focus()
-    if keys is None:
-        keys = len(text) <= TYPE_LIMIT and "\n" not in text
-    if keys:
-        await pilot.press(*text)
-    else:
-        box.text = box.text + text
-        box.move_cursor(box.document.end)
-    await pilot.pause()
+    return box
 
 
-async def send(pilot: Pilot, text: str) -> None:
-    """Type `text` into the prompt and press Enter (returns at once; see `ask` to wait for the reply)."""
-    await type_text(pilot, text)
-    await pilot.press("enter")
+async def type_text(pilot: Pilot, *keys: str, into: Widget | None = None) -> None:
+    """Type into the prompt (or the text field `into`) key by key, each key waited for until it changed the text:
+    the characters of each string in `keys`, or a key name such as "backspace" given as a whole string."""
+    field = into if into is not None else prompt(pilot.app)
+    if not field.has_focus:
+        field.focus()
+
+    def text() -> str:
+        return field.value if isinstance(field, Input) else field.text
+
+    for part in keys:
+        for key in [part] if part in KEY_CHARACTERS or part.startswith(("ctrl+", "shift+")) else part:
+            before = text()
+            press_now(pilot.app, key)
+            await wait_for(pilot, lambda b=before: text() != b, what=f"the key {key!r} in {field!r}")
 
 
-def streaming_view(app: ZoracApp) -> StreamingReply | None:
-    """The live reply widget, if a reply is streaming."""
-    views = app.pane.query(StreamingReply)
-    return views.last() if views else None
+def send(pilot: Pilot, text: str) -> None:
+    """Put `text` in the prompt and press Enter; returns at once (`ask` waits for the reply)."""
+    set_prompt(pilot.app, text)
+    press_now(pilot.app, "enter")
 
 
 def reply_after(app: ZoracApp, text: str) -> Message | None:
     """The assistant message answering the last user message `text`, if there is one yet."""
-    messages = app.pane.conversation.messages
-    users = [i for i, m in enumerate(messages) if m.role == "user" and m.content == text]
+    msgs = messages(app)
+    users = [i for i, m in enumerate(msgs) if m.role == "user" and m.content == text]
     if not users:
         return None
-    return next((m for m in messages[users[-1] + 1:] if m.role == "assistant"), None)
+    return next((m for m in msgs[users[-1] + 1:] if m.role == "assistant"), None)
 
 
 def settled_reply(app: ZoracApp, text: str) -> Message | None:
-    """The reply to `text` once it is settled on screen (any final status), else None."""
+    """The reply to `text` once it is settled on screen and its worker is done (a summary that starts right after
+    it does not count), else None."""
     reply = reply_after(app, text)
-    if reply is None or reply.status is Status.STREAMING or app.streaming:
+    if reply is None or reply.status is Status.STREAMING:
         return None
-    view = app.pane.view_for(reply)
-    return reply if isinstance(view, MessageView) else None
+    view = pane(app).view_for(reply)
+    if not isinstance(view, MessageView) or not view.size.area:  # mounted and laid out: drawn as shown
+        return None
+    summarizing = any(v.message.role == "summary" for v in pane(app).query(StreamingReply))
+    return None if is_streaming(app) and not summarizing else reply
 
 
 async def wait_reply(pilot: Pilot, text: str, timeout: float = 10.0) -> Message:
@@ -163,15 +274,218 @@ async def wait_reply(pilot: Pilot, text: str, timeout: float = 10.0) -> Message:
 
 async def ask(pilot: Pilot, text: str, timeout: float = 10.0) -> Message:
     """Send `text` and wait until its reply settled (whatever its status); return the reply."""
-    await send(pilot, text)
+    app = pilot.app
+    before = user_texts(app).count(text)
+    send(pilot, text)
+    await wait_for(pilot, lambda: user_texts(app).count(text) > before, timeout, f"{text[:30]!r} to be sent")
     return await wait_reply(pilot, text, timeout)
 
 
 async def wait_tokens(pilot: Pilot, count: int, timeout: float = 10.0) -> None:
     """Wait until the streaming reply has received at least `count` tokens."""
-    app = pilot.app
-    await wait_for(pilot, lambda: app.meter is not None and app.meter.tokens >= count, timeout,
+    await wait_for(pilot, lambda: (m := meter(pilot.app)) is not None and m.tokens >= count, timeout,
                    f"{count} streamed tokens")
+
+
+# ------------------------------------------------------------------------------- the app's state
+def pane(app: ZoracApp) -> ConversationPane:
+    """The conversation pane."""
+    return app.query_one(ConversationPane)
+
+
+def conversation(app: ZoracApp) -> Conversation:
+    """The conversation on screen."""
+    return pane(app).conversation
+
+
+def messages(app: ZoracApp) -> list[Message]:
+    """The messages of the conversation on screen."""
+    return conversation(app).messages
+
+
+def conversations(app: ZoracApp) -> list[Conversation]:
+    """Every conversation shown in this run, oldest first."""
+    return app.conversations
+
+
+def is_streaming(app: ZoracApp) -> bool:
+    """Whether a reply or a summary is streaming."""
+    return app.streaming
+
+
+def client(app: ZoracApp) -> Any:
+    """The chat client (None until connected)."""
+    return app.client
+
+
+def counter(app: ZoracApp) -> Any:
+    """The TokenCounter (None until connected)."""
+    return app.counter
+
+
+def budget(app: ZoracApp) -> Any:
+    """The last ContextBudget measured."""
+    return app.budget
+
+
+def meter(app: ZoracApp) -> Any:
+    """The ThroughputMeter of the reply streaming now, else None."""
+    return app.meter
+
+
+def server_info(app: ZoracApp) -> Any:
+    """The probed ServerInfo (None until connected)."""
+    return app.server
+
+
+def model(app: ZoracApp) -> str:
+    """The model the app talks to."""
+    return app.model
+
+
+def model_note(app: ZoracApp) -> str:
+    """Why that model ("configured", "the only model served"…)."""
+    return app.model_note
+
+
+def max_model_len(app: ZoracApp) -> int | None:
+    """The served model's max_model_len as /v1/models said it."""
+    return app.max_model_len
+
+
+def window(app: ZoracApp) -> tuple[int, str]:
+    """The context window the gauge uses and where it came from."""
+    return app.window
+
+
+def settings(app: ZoracApp) -> Settings:
+    """The app's settings."""
+    return app.settings
+
+
+def store(app: ZoracApp) -> Any:
+    """The open Store, or None (not open yet, or it failed)."""
+    return app.store
+
+
+def store_error(app: ZoracApp) -> str | None:
+    """Why the store cannot be written, if it cannot."""
+    return app.store_error
+
+
+def retry_after_summary(app: ZoracApp) -> bool:
+    """Whether the failed reply is sent again once a summary makes room."""
+    return app.retry_after_summary
+
+
+def server_state(app: ZoracApp) -> str:
+    """The header's server state: connecting, connected, unreachable, streaming."""
+    return app.query_one(AppHeader).server_state
+
+
+def pin_server_detail(app: ZoracApp, detail: str) -> None:
+    """Replace the header's detail (it carries the simulator's random port) for a snapshot."""
+    app.query_one(AppHeader).server_detail = detail
+
+
+async def from_store(app: ZoracApp, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn(store, *args)` on the app's store thread; its result."""
+    return await app.from_store(fn, *args)
+
+
+async def open_conversation(app: ZoracApp, conversation_id: int) -> None:
+    """Open a stored conversation as the list would."""
+    await app.open_conversation(conversation_id)
+
+
+def recount(app: ZoracApp) -> None:
+    """Measure the context budget again."""
+    app.recount()
+
+
+def crash_error(app: ZoracApp) -> BaseException | None:
+    """The exception that stopped the app, if one did."""
+    return app._exception
+
+
+# ------------------------------------------------------------------------------------------- widgets
+def prompt(app: ZoracApp) -> PromptInput:
+    """The prompt widget."""
+    return app.query_one(PromptInput)
+
+
+def gauge(app: ZoracApp) -> ContextGauge:
+    """The context gauge."""
+    return app.query_one(ContextGauge)
+
+
+def sidebar(app: ZoracApp) -> Sidebar:
+    """The sidebar."""
+    return app.query_one(Sidebar)
+
+
+def panel(app: ZoracApp, kind: type[Widget]) -> Any:
+    """The sidebar panel of class `kind` (GpuPanel, ThroughputPanel, MemoryPanel, ServerPanel)."""
+    return app.query_one(kind)
+
+
+def region(app: ZoracApp, name: str) -> Region:
+    """Where the main layout's part `name` (sidebar, center, conversation, gauge, prompt) is on screen."""
+    return app.query_one(f"#{name}").region
+
+
+def conversation_list(app: ZoracApp) -> ConversationList:
+    """The conversation list pane (Ctrl+O)."""
+    return app.query_one(ConversationList)
+
+
+def list_options(app: ZoracApp) -> OptionList:
+    """The option list inside the conversation list."""
+    return app.query_one("#conv-options", OptionList)
+
+
+def list_filter(app: ZoracApp) -> Input:
+    """The filter field of the conversation list."""
+    return app.query_one("#conv-filter", Input)
+
+
+def live_reply(app: ZoracApp) -> StreamingReply | None:
+    """The live reply (or summary) widget, if one is streaming."""
+    views = pane(app).query(StreamingReply)
+    return views.last() if views else None
+
+
+def view_for(app: ZoracApp, message: Message) -> Widget | None:
+    """The widget showing `message` in the pane (live or settled), if it is mounted."""
+    return pane(app).view_for(message)
+
+
+def message_view(app: ZoracApp, message: Message) -> MessageView:
+    """The settled view of `message`."""
+    view = view_for(app, message)
+    assert isinstance(view, MessageView), f"{message.role} message is not settled on screen: {view!r}"
+    return view
+
+
+def message_views(app: ZoracApp) -> list[MessageView]:
+    """The settled message views in the pane, top to bottom (archived ones inside a summary included)."""
+    return list(pane(app).query(MessageView))
+
+
+def summary_view(app: ZoracApp) -> SummaryView | None:
+    """The summary block in the pane, if there is one."""
+    views = pane(app).query(SummaryView)
+    return views.first() if views else None
+
+
+def live_tail(live: StreamingReply) -> str:
+    """The part of a live reply still drawn again at each flush (the block that is still growing)."""
+    return live._settler.tail
+
+
+def shown(app: ZoracApp) -> list[str]:
+    """Contents of the settled messages mounted in the pane, top to bottom."""
+    return [v.message.content for v in message_views(app)]
 
 
 # ------------------------------------------------------------------------------------- what is shown
@@ -181,10 +495,10 @@ def strips_text(strips: list) -> str:
 
 
 def widget_text(widget: Widget) -> str:
-    """The text a widget shows, its whole content whether scrolled into view or not.
+    """What a widget draws, its whole content whether scrolled into view or not, wrapped as on screen.
 
-    A leaf widget renders itself; a container's text is its leaves' texts in order (its own
-    rendering holds only borders and background).
+    A leaf widget renders itself; a container's text is its leaves' texts in order (its own rendering holds
+    only borders and background).
     """
     if widget.children:
         return "\n".join(widget_text(child) for child in widget.children if child.display)
@@ -192,6 +506,12 @@ def widget_text(widget: Widget) -> str:
     if not width or not height:
         return ""
     return strips_text(widget.render_lines(Region(0, 0, width, height)))
+
+
+def plain_text(widget: Widget) -> str:
+    """The text a Static-like widget holds, unwrapped (what it draws when it holds a Rich renderable)."""
+    plain = getattr(widget.render(), "plain", None)
+    return plain if plain is not None else widget_text(widget)
 
 
 def flat(text: str) -> str:
@@ -210,23 +530,21 @@ def screen_text(app: ZoracApp) -> str:
 
 def visible_text(app: ZoracApp, widget: Widget) -> str:
     """The part of the screen `widget` occupies, as plain text (only what is scrolled into view)."""
-    region = widget.region
-    lines = screen_text(app).splitlines()[region.y:region.bottom]
-    return "\n".join(line[region.x:region.right].rstrip() for line in lines)
+    area = widget.region
+    lines = screen_text(app).splitlines()[area.y:area.bottom]
+    return "\n".join(line[area.x:area.right].rstrip() for line in lines)
 
 
 def toasts(app: ZoracApp) -> list[str]:
-    """The notifications on screen now (each flattened to one line)."""
+    """The texts of the notifications on screen (run_test(notifications=True) shows them), as shown."""
     from textual.widgets._toast import Toast
 
-    return [flat(visible_text(app, toast)) for toast in app.screen.query(Toast)]
+    return [plain_text(toast) for toast in app.screen.query(Toast)]
 
 
-def message_view(app: ZoracApp, message: Message) -> MessageView:
-    """The settled view of `message`."""
-    view = app.pane.view_for(message)
-    assert isinstance(view, MessageView), f"{message.role} message is not settled on screen: {view!r}"
-    return view
+def notices(app: ZoracApp) -> list[str]:
+    """The texts of the one-line notices in the conversation pane, oldest first."""
+    return [plain_text(n) for n in pane(app).query(NoticeView)]
 
 
 def body_text(app: ZoracApp, message: Message) -> str:
@@ -235,40 +553,55 @@ def body_text(app: ZoracApp, message: Message) -> str:
 
 
 def footer_text(app: ZoracApp, message: Message) -> str:
-    """The rendered status line under a settled message (stats, cancelled, error)."""
-    return flat(widget_text(message_view(app, message).query_one(".footer")))
+    """The status line under a message (stats, cancelled, error), live or settled, unwrapped."""
+    view = view_for(app, message)
+    assert view is not None, f"{message.role} message is not on screen"
+    return plain_text(view.query_one(".footer"))
+
+
+def live_footer(app: ZoracApp) -> str:
+    """The live reply's stats line, or "" when nothing streams."""
+    live = live_reply(app)
+    return plain_text(live.query_one(".footer")) if live is not None and live.is_attached else ""
 
 
 def header_text(app: ZoracApp) -> str:
-    """The header line as rendered."""
+    """The header line as drawn."""
     return widget_text(app.query_one(AppHeader))
 
 
 def gauge_text(app: ZoracApp) -> str:
-    """The context gauge's two lines as rendered."""
-    return widget_text(app.query_one(ContextGauge))
+    """The context gauge's two lines as drawn."""
+    return widget_text(gauge(app))
+
+
+def gauge_lines(app: ZoracApp) -> list[str]:
+    """The context gauge's lines before wrapping: the counts, then the segments and sources."""
+    return gauge(app).render_text().plain.splitlines()
+
+
+def panel_text(app: ZoracApp, kind: type[Widget]) -> str:
+    """What a sidebar panel says right now: its lines before wrapping, for its width."""
+    return panel(app, kind).render_text().plain
 
 
 def server_panel_text(app: ZoracApp) -> str:
-    """The sidebar's server panel as rendered, on one line."""
-    return " ".join(widget_text(app.query_one(ServerPanel)).replace("│", " ").split())
-
-
-def notices(app: ZoracApp) -> list[str]:
-    """The texts of the one-line notices in the conversation pane, oldest first."""
-    return [" ".join(widget_text(n).split()) for n in app.pane.query(NoticeView)]
+    """The sidebar's server panel as drawn, on one line."""
+    return flat(widget_text(app.query_one(ServerPanel)).replace("│", " "))
 
 
 def user_texts(app: ZoracApp) -> list[str]:
     """What the user sent in the conversation on screen, in order."""
-    return [m.content for m in app.pane.conversation.messages if m.role == "user"]
+    return [m.content for m in messages(app) if m.role == "user"]
 
 
 def assistant_messages(app: ZoracApp) -> list[Message]:
     """The assistant messages of the conversation on screen."""
-    return [m for m in app.pane.conversation.messages if m.role == "assistant"]
+    return [m for m in messages(app) if m.role == "assistant"]
 
 
-def chat_requests(sim: SimulatorThread) -> list[dict]:
-    """The chat request bodies the simulator received, oldest first."""
-    return list(sim.simulator.requests)
+def default_db() -> Path:
+    """The database the app opens when no store_path is given (inside the test's ZORAC_HOME)."""
+    from zorac_tui.store import default_db_path
+
+    return default_db_path()

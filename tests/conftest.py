@@ -36,6 +36,18 @@ def collectable_after_each_test():
     gc.unfreeze()
 
 
-# End-to-end tests (tests/appdriver.py): `sim_factory(config=None, port=0, **overrides)` starts a
-# SimulatorThread on 127.0.0.1 (fast by default) and stops it when the test ends.
+# End-to-end tests drive the app through tests/appdriver.py; `sim_factory(config=None, port=0, process=False,
+# **overrides)` starts the simulator on 127.0.0.1 (fast by default) and stops it when the test ends.
+import appdriver  # noqa: E402
 from appdriver import sim_factory  # noqa: E402,F401
+
+# tests/test_bench.py (changed on another branch) still imports the driver by its old name, uihelpers.
+sys.modules.setdefault("uihelpers", appdriver)
+
+
+@pytest.fixture(autouse=True)
+def apps_closed():
+    """The apps a test made close their stores after it: their store threads end, and with them the last
+    references to the app (a thread keeps the stderr it started with: the app's print capture)."""
+    yield
+    appdriver.close_apps()

@@ -6,28 +6,41 @@ the only stand-in is FakePynvml for the GPU.
 
 from __future__ import annotations
 
-from uihelpers import (
+from appdriver import (
     SIZE,
+    Faults,
+    Status,
+    ask,
+    budget,
     connected,
-    fast_config,
-    gauge_text,
+    conversation,
+    counter,
+    gauge,
+    gauge_lines,
     idle_budget,
+    is_streaming,
+    live_reply,
     make_app,
+    message_views,
+    messages,
+    model,
     notices,
+    plain_text,
+    prompt,
+    retry_after_summary,
     running_simulator,
     send,
-    set_prompt,
+    settings,
+    summary_view,
+    toasts,
+    type_text,
+    user_texts,
     wait_for,
-    widget_text,
 )
 
-from zorac_tui.core.conversation import Status
 from zorac_tui.core.tokens import Estimator
-from zorac_tui.demo.simulator import Faults
 from zorac_tui.server.probe import tokenize_messages
-from zorac_tui.ui.gauge import ContextGauge
-from zorac_tui.ui.messages import MessageView, StreamingReply, SummaryView
-from zorac_tui.ui.prompt import PromptInput
+from zorac_tui.ui.messages import MessageView
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa "
 
@@ -49,20 +62,15 @@ def tokenize_calls(sim) -> float:
     return value or 0.0
 
 
-def toasts(app) -> list[str]:
-    """Texts of the notifications on screen."""
-    return [widget_text(t) for t in app.screen.query("Toast")]
-
-
 def message_ids(app) -> list[int]:
     """Identity of every message object, in order."""
-    return [id(m) for m in app.pane.conversation.messages]
+    return [id(m) for m in messages(app)]
 
 
 async def three_turns(pilot, words: int = 20) -> None:
     """Three finished exchanges with questions of about `words` tokens."""
     for i in range(3):
-        await send(pilot, f"Question {i}: " + long_text(words))
+        await ask(pilot, f"Question {i}: " + long_text(words))
     await idle_budget(pilot)
 
 
@@ -70,181 +78,175 @@ async def three_turns(pilot, words: int = 20) -> None:
 
 
 async def test_gauge_shows_exact_counts_from_the_servers_tokenize():
-    with running_simulator(fast_config(max_model_len=8192, answer_tokens=40)) as sim:
+    with running_simulator(max_model_len=8192, answer_tokens=40) as sim:
         app = make_app(sim, context_window=16384)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            await send(pilot, "How large is the context window of this model?")
+            await ask(pilot, "How large is the context window of this model?")
             await idle_budget(pilot)
-            budget = app.budget
-            payload = app.pane.conversation.payload(app.settings.system_prompt)
-            exact = await tokenize_messages(sim.base_url, payload, app.model)
-            system_only = await tokenize_messages(sim.base_url, payload[:1], app.model)
+            measured = budget(app)
+            payload = conversation(app).payload(settings(app).system_prompt)
+            exact = await tokenize_messages(sim.base_url, payload, model(app))
+            system_only = await tokenize_messages(sim.base_url, payload[:1], model(app))
             assert exact is not None and system_only is not None
-            assert budget.exact
-            assert budget.used == exact
-            assert budget.system == system_only
-            assert budget.history == exact - system_only
-            assert budget.window == 8192  # the server's max_model_len, not the configured 16,384
-            text = gauge_text(app)
-            counts_line, sources_line = text.splitlines()
+            assert measured.exact
+            assert measured.used == exact
+            assert measured.system == system_only
+            assert measured.history == exact - system_only
+            assert measured.window == 8192  # the server's max_model_len, not the configured 16,384
+            counts_line, sources_line = gauge_lines(app)
             assert "≈" not in counts_line  # exact figures carry no estimate mark
-            assert "≈" not in sources_line.split("· KV cache")[0]  # (the KV-cache note is an estimate)
+            assert "≈" not in sources_line.split("· KV")[0]  # (the KV-cache note is an estimate)
             assert f" {exact:,} / 8,192 tokens" in counts_line
-            assert "· server /tokenize ·" in text
-            assert "window server" in text
+            assert "· server /tokenize ·" in sources_line
+            assert "window server" in sources_line
 
 
 async def test_draft_segment_follows_typing_debounced():
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = make_app(sim)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await idle_budget(pilot)
-            assert app.budget.draft == 0
+            assert budget(app).draft == 0
             calls_before = tokenize_calls(sim)
             keys = list("count my draft")
-            await pilot.press(*[{" ": "space"}.get(k, k) for k in keys])
-            assert app.query_one(PromptInput).text == "count my draft"
-            await wait_for(pilot, lambda: app.budget.draft > 0, what="draft segment")
-            await idle_budget(pilot)
-            system = app.settings.system_prompt
+            await type_text(pilot, "count my draft")  # each key well within the 0.3 s debounce of the last
+            assert prompt(app).text == "count my draft"
+            system = settings(app).system_prompt
             base = [{"role": "system", "content": system}]
             with_draft = base + [{"role": "user", "content": "count my draft"}]
-            expected = await tokenize_messages(sim.base_url, with_draft, app.model) - await tokenize_messages(
-                sim.base_url, base, app.model)
-            assert app.budget.draft == expected
-            assert f"draft {expected:,}" in gauge_text(app)
+            expected = await tokenize_messages(sim.base_url, with_draft, model(app)) - await tokenize_messages(
+                sim.base_url, base, model(app))
+            await wait_for(pilot, lambda: budget(app).draft == expected, what="the whole draft counted")
+            await idle_budget(pilot)
+            assert budget(app).draft == expected
+            assert f"draft {expected:,}" in gauge_lines(app)[1]
             # Debounced: the drafts in between keystrokes were (mostly) never sent to /tokenize.
             typed = "count my draft"
             counted = [typed[:n] for n in range(1, len(typed))
-                       if app.counter.known(base + [{"role": "user", "content": typed[:n]}]) is not None]
+                       if counter(app).known(base + [{"role": "user", "content": typed[:n]}]) is not None]
             assert len(counted) < len(typed) / 2, counted
             assert tokenize_calls(sim) - calls_before < len(keys) / 2
             # Deleting the draft brings the segment back to zero.
             await pilot.press("shift+home", "backspace")
-            assert app.query_one(PromptInput).text == ""
-            await wait_for(pilot, lambda: app.budget.draft == 0, what="draft back to zero")
+            assert prompt(app).text == ""
+            await wait_for(pilot, lambda: budget(app).draft == 0, what="draft back to zero")
 
 
 async def test_llamacpp_gauge_is_an_estimate_with_a_configured_window(tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-tiktoken-cache"))  # offline: chars/4
-    with running_simulator(fast_config(profile="llamacpp", answer_tokens=30)) as sim:
+    with running_simulator(profile="llamacpp", answer_tokens=30) as sim:
         app = make_app(sim, context_window=6000)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            text = gauge_text(app)
-            assert not app.budget.exact
-            assert app.budget.window == 6000
-            assert "≈" in app.budget.label() and f"≈{app.budget.used:,} / 6,000 tokens" in text
+            text = "\n".join(gauge_lines(app))
+            assert not budget(app).exact
+            assert budget(app).window == 6000
+            assert "≈" in budget(app).label() and f"≈{budget(app).used:,} / 6,000 tokens" in text
             assert "· ≈ 4 chars/token" in text
             assert "window configured" in text
-            await send(pilot, "Tell me something about estimates.")
+            await ask(pilot, "Tell me something about estimates.")
             await idle_budget(pilot)
-            assert app.pane.conversation.messages[-1].status is Status.COMPLETE
+            assert messages(app)[-1].status is Status.COMPLETE
             # The estimate is what it says: characters / 4 plus per-message template overhead.
             chars4 = Estimator(loader=offline)
             chars4.load()
-            payload = app.pane.conversation.payload(app.settings.system_prompt)
-            assert app.budget.used == chars4.count_messages(payload)
-            assert app.budget.system == chars4.count_messages(payload[:1])
-            assert f"≈{app.budget.used:,} / 6,000 tokens" in gauge_text(app)
-            assert not app.budget.exact
+            payload = conversation(app).payload(settings(app).system_prompt)
+            assert budget(app).used == chars4.count_messages(payload)
+            assert budget(app).system == chars4.count_messages(payload[:1])
+            assert f"≈{budget(app).used:,} / 6,000 tokens" in gauge_lines(app)[0]
+            assert not budget(app).exact
 
 
 # -------------------------------------------------------------- pre-send check
 
 
 async def test_overflow_is_caught_before_sending():
-    with running_simulator(fast_config(max_model_len=512, answer_tokens=20)) as sim:
+    with running_simulator(max_model_len=512, answer_tokens=20) as sim:
         app = make_app(sim, max_tokens=64)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            await send(pilot, "A short question first.")
+            await ask(pilot, "A short question first.")
             sent_before = len(sim.simulator.requests)
             messages_before = message_ids(app)
             prompt_text = "Please read all of this: " + long_text(600)
-            set_prompt(app, prompt_text)
-            await pilot.press("enter")
+            send(pilot, prompt_text)
             await wait_for(pilot, lambda: any("not sent" in n for n in notices(app)), what="not-sent notice")
             notice = next(n for n in notices(app) if "not sent" in n)
             assert "512-token window" in notice
             assert "\n" not in notice
-            assert app.query_one(PromptInput).text == prompt_text  # the text stays in the prompt
+            assert prompt(app).text == prompt_text  # the text stays in the prompt
             assert message_ids(app) == messages_before  # nothing added to the conversation
-            assert app.query_one(ContextGauge).has_class("-over")
-            await pilot.pause(0.2)
+            assert gauge(app).has_class("-over")
+            await pilot.pause(0.2)  # time for a request that must not come
             assert len(sim.simulator.requests) == sent_before  # nothing reached the server
-            assert not app.streaming
+            assert not is_streaming(app)
 
 
 async def test_server_context_error_offers_summarize_then_retries():
     # The server restarts with a smaller --max-model-len than it reported when the app connected:
     # the app's own check passes, the server refuses the prompt with its context-length error.
-    with running_simulator(fast_config(answer_tokens=30)) as sim:
+    with running_simulator(answer_tokens=30) as sim:
         app = make_app(sim, keep_recent=2, max_tokens=64, auto_summarize=False)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await connected(pilot)
             await three_turns(pilot, words=320)
             question = "And now the long one: " + long_text(150)
             # (kept above 1,024 so that the summary's own max_tokens stays acceptable to the server)
-            sim.simulator.config.max_model_len = app.budget.used + 100
+            sim.simulator.config.max_model_len = budget(app).used + 100
             assert sim.simulator.config.max_model_len > 1024
-            await send(pilot, question)
-            failed = app.pane.conversation.messages[-1]
+            await ask(pilot, question)
+            failed = messages(app)[-1]
             assert failed.status is Status.ERROR
             assert "does not fit the model's context window" in (failed.error or "")
-            assert app.retry_after_summary
+            assert retry_after_summary(app)
             await wait_for(pilot, lambda: any("Ctrl+S summarizes" in t for t in toasts(app)), what="offer toast")
             sent = len(sim.simulator.requests)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: len(sim.simulator.requests) >= sent + 2 and not app.streaming
-                           and app.pane.conversation.messages[-1].status is Status.COMPLETE,
+            await wait_for(pilot, lambda: len(sim.simulator.requests) >= sent + 2 and not is_streaming(app)
+                           and messages(app)[-1].status is Status.COMPLETE,
                            what="summary, then the retried reply")
-            messages = app.pane.conversation.messages
-            assert [m.role for m in messages] == ["summary", "user", "assistant"]
-            assert messages[1].content == question
-            assert failed not in messages  # the failed reply was replaced by the retried one
+            now = messages(app)
+            assert [m.role for m in now] == ["summary", "user", "assistant"]
+            assert now[1].content == question
+            assert failed not in now  # the failed reply was replaced by the retried one
             summary_req, retry_req = sim.simulator.requests[sent:sent + 2]
             assert "Here is the conversation to summarize" in summary_req["messages"][-1]["content"]
             assert retry_req["messages"][-1] == {"role": "user", "content": question}
             assert "Summary of the earlier conversation" in retry_req["messages"][0]["content"]
-            assert not app.retry_after_summary
+            assert not retry_after_summary(app)
 
 
 # ---------------------------------------------------------------- summarizing
 
 
-async def run_manual_summary(trigger: str) -> None:
-    """Three turns, then summarize with `trigger` (a key or a slash command) and check the result."""
-    with running_simulator(fast_config(answer_tokens=40)) as sim:
+async def test_ctrl_s_summarizes_older_messages():
+    """Three turns, then Ctrl+S (the /summarize command runs the same action: see the next test)."""
+    with running_simulator(answer_tokens=40) as sim:
         app = make_app(sim, keep_recent=2, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await three_turns(pilot)
-            originals = list(app.pane.conversation.messages)
-            used_before = app.budget.used
+            originals = list(messages(app))
+            used_before = budget(app).used
             sent = len(sim.simulator.requests)
-            if trigger.startswith("/"):
-                set_prompt(app, trigger)
-                await pilot.press("enter")
-            else:
-                await pilot.press(trigger)
-            await wait_for(pilot, lambda: app.pane.conversation.messages[0].role == "summary" and not app.streaming,
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: messages(app)[0].role == "summary" and not is_streaming(app),
                            what="summary applied")
             await idle_budget(pilot)
-            summary = app.pane.conversation.messages[0]
+            summary = messages(app)[0]
             assert summary.status is Status.COMPLETE and summary.content.strip()
             assert [id(m) for m in summary.archived] == [id(m) for m in originals[:4]]
-            assert [id(m) for m in app.pane.conversation.messages[1:]] == [id(m) for m in originals[4:]]
+            assert [id(m) for m in messages(app)[1:]] == [id(m) for m in originals[4:]]
             assert len(sim.simulator.requests) == sent + 1
             assert "Question 0" in sim.simulator.requests[-1]["messages"][-1]["content"]
             # The gauge dropped and now shows a summary segment.
-            assert app.budget.used < used_before
-            assert app.budget.summary > 0
-            assert app.query_one(PromptInput).text == ""
-            view = app.pane.query_one(SummaryView)
-            titles = [widget_text(t) for t in view.query("CollapsibleTitle")]
+            assert budget(app).used < used_before
+            assert budget(app).summary > 0
+            assert prompt(app).text == ""
+            view = summary_view(app)
+            titles = [plain_text(t) for t in view.query("CollapsibleTitle")]
             assert any("Summary of 4 messages" in t for t in titles)
             # The archive mounts its messages only when opened.
             archive = view.query_one(".archive")
@@ -257,68 +259,64 @@ async def run_manual_summary(trigger: str) -> None:
             assert any("Summarized 4 messages" in n for n in notices(app))
 
 
-async def test_summarize_with_ctrl_s():
-    await run_manual_summary("ctrl+s")
-
-
-async def test_summarize_with_slash_command():
-    await run_manual_summary("/summarize")
-
-
-async def test_nothing_to_summarize_says_so():
-    with running_simulator(fast_config(answer_tokens=10)) as sim:
+async def test_nothing_to_summarize_says_so_to_the_key_and_to_the_command():
+    with running_simulator(answer_tokens=10) as sim:
         app = make_app(sim, keep_recent=6, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            await send(pilot, "Just one question.")
+            await ask(pilot, "Just one question.")
             before = message_ids(app)
             sent = len(sim.simulator.requests)
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: any("Nothing to summarize" in n for n in notices(app)), what="notice")
+            await wait_for(pilot, lambda: [n for n in notices(app) if "Nothing to summarize" in n], what="notice")
+            send(pilot, "/summarize")  # the command runs the same action as the key, and leaves the prompt empty
+            await wait_for(pilot, lambda: len([n for n in notices(app) if "Nothing to summarize" in n]) == 2,
+                           what="the command's notice")
+            assert prompt(app).text == "" and user_texts(app) == ["Just one question."]
             assert message_ids(app) == before
             assert len(sim.simulator.requests) == sent
 
 
 async def test_auto_summary_runs_after_a_reply_past_the_threshold():
-    with running_simulator(fast_config(max_model_len=4096, answer_tokens=40)) as sim:
+    with running_simulator(max_model_len=4096, answer_tokens=40) as sim:
         # threshold 0.03 × (4096 − 256) = 115 tokens: crossed by the second exchange, not the first.
         app = make_app(sim, auto_summarize=True, summarize_threshold=0.03, keep_recent=2, max_tokens=256)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
-            await send(pilot, "First: " + long_text(20))
+            await ask(pilot, "First: " + long_text(20))
             await idle_budget(pilot)
-            assert not app.budget.should_summarize(0.03)
-            assert all(m.role != "summary" for m in app.pane.conversation.messages)
-            first_exchange = list(app.pane.conversation.messages)
-            second_reply = await send(pilot, "Second: " + long_text(20))
-            await wait_for(pilot, lambda: app.pane.conversation.messages[0].role == "summary" and not app.streaming,
+            assert not budget(app).should_summarize(0.03)
+            assert all(m.role != "summary" for m in messages(app))
+            first_exchange = list(messages(app))
+            second_reply = await ask(pilot, "Second: " + long_text(20))
+            await wait_for(pilot, lambda: messages(app)[0].role == "summary" and not is_streaming(app),
                            what="automatic summary")
-            summary = app.pane.conversation.messages[0]
+            summary = messages(app)[0]
             assert [id(m) for m in summary.archived] == [id(m) for m in first_exchange]
-            assert app.pane.conversation.messages[-1] is second_reply  # the last keep_recent=2 stay verbatim
+            assert messages(app)[-1] is second_reply  # the last keep_recent=2 stay verbatim
             assert any("Summarized 2 messages" in n for n in notices(app))
 
 
 async def test_no_auto_summary_when_turned_off():
-    with running_simulator(fast_config(max_model_len=4096, answer_tokens=40)) as sim:
+    with running_simulator(max_model_len=4096, answer_tokens=40) as sim:
         app = make_app(sim, auto_summarize=False, summarize_threshold=0.05, keep_recent=2, max_tokens=256)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await three_turns(pilot)
-            assert app.budget.should_summarize(0.05)  # past the threshold …
-            await pilot.pause(0.2)
+            assert budget(app).should_summarize(0.05)  # past the threshold …
+            await pilot.pause(0.2)  # time for a summary request that must not come
             assert len(sim.simulator.requests) == 3  # … yet no summary request was made
-            assert [m.role for m in app.pane.conversation.messages] == ["user", "assistant"] * 3
+            assert [m.role for m in messages(app)] == ["user", "assistant"] * 3
 
 
 async def test_failed_summary_leaves_history_unchanged():
-    with running_simulator(fast_config(answer_tokens=30)) as sim:
+    with running_simulator(answer_tokens=30) as sim:
         app = make_app(sim, keep_recent=2, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await three_turns(pilot)
             before = message_ids(app)
-            contents = [m.content for m in app.pane.conversation.messages]
+            contents = [m.content for m in messages(app)]
             sim.simulator.config.faults = Faults(http_status=500, once=True)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: any("Summary not applied" in n for n in notices(app)), what="failure notice")
@@ -326,14 +324,14 @@ async def test_failed_summary_leaves_history_unchanged():
             notice = next(n for n in notices(app) if "Summary not applied" in n)
             assert "HTTP 500" in notice and "unchanged" in notice and "\n" not in notice
             assert message_ids(app) == before
-            assert [m.content for m in app.pane.conversation.messages] == contents
-            assert all(m.archived == [] for m in app.pane.conversation.messages)
-            assert not app.pane.query(SummaryView) and not app.pane.query(StreamingReply)
-            assert len(app.pane.query(MessageView)) == 6
+            assert [m.content for m in messages(app)] == contents
+            assert all(m.archived == [] for m in messages(app))
+            assert summary_view(app) is None and live_reply(app) is None
+            assert len(message_views(app)) == 6
 
 
 async def test_cancelled_summary_leaves_history_unchanged():
-    with running_simulator(fast_config(answer_tokens=30)) as sim:
+    with running_simulator(answer_tokens=30) as sim:
         app = make_app(sim, keep_recent=2, auto_summarize=False)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
@@ -342,9 +340,9 @@ async def test_cancelled_summary_leaves_history_unchanged():
             sim.simulator.config.rate = 5.0  # a slow summary
             sim.simulator.config.answer_tokens = 200
             await pilot.press("ctrl+s")
-            live = await wait_for(pilot, lambda: next(iter(app.pane.query(StreamingReply)), None), what="summary")
+            live = await wait_for(pilot, lambda: live_reply(app), what="summary")
             await wait_for(pilot, lambda: live.message.content, what="first summary tokens")
-            assert app.streaming
+            assert is_streaming(app)
             await pilot.press("escape")
             await wait_for(pilot, lambda: any("Summary not applied (cancelled)" in n for n in notices(app)),
                            what="cancel notice")
@@ -352,6 +350,6 @@ async def test_cancelled_summary_leaves_history_unchanged():
             notice = next(n for n in notices(app) if "Summary not applied" in n)
             assert notice == "Summary not applied (cancelled) — the conversation is unchanged."
             assert message_ids(app) == before
-            assert all(m.role != "summary" for m in app.pane.conversation.messages)
-            assert not app.pane.query(StreamingReply) and not app.pane.query(SummaryView)
-            assert not app.streaming
+            assert all(m.role != "summary" for m in messages(app))
+            assert live_reply(app) is None and summary_view(app) is None
+            assert not is_streaming(app)

@@ -15,22 +15,52 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fakes.fake_pynvml import FakePynvml
-from textual.widgets import Input, OptionList
-from uihelpers import SIZE, connected, fast_config, running_simulator, send, set_prompt, wait_for, widget_text
+import pytest
+from appdriver import (
+    SIZE,
+    Status,
+    ask,
+    assistant_messages,
+    chat_requests,
+    connected,
+    conversation,
+    conversation_list,
+    conversations,
+    default_db,
+    footer_text,
+    is_streaming,
+    list_filter,
+    list_options,
+    live_reply,
+    make_app,
+    message_views,
+    messages,
+    notices,
+    open_conversation,
+    pane,
+    press_now,
+    running_simulator,
+    screen_text,
+    send,
+    shown,
+    store,
+    store_ready,
+    toasts,
+    type_text,
+    wait_for,
+    workers_running,
+)
+from textual.widgets import Input
 
 from zorac_tui import cli
-from zorac_tui.config import Settings
-from zorac_tui.core.conversation import Status
-from zorac_tui.store import Store, default_db_path
+from zorac_tui.store import Store
+from zorac_tui.ui import persist_flow
 from zorac_tui.ui.app import ZoracApp
 from zorac_tui.ui.conversation import INITIAL_TAIL
 from zorac_tui.ui.conversation_list import MAX_SHOWN, Confirm, ConversationList, TextPrompt
-from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply
 
 TESTS = Path(__file__).resolve().parent
 CRASH_CHILD = TESTS / "store_crash_child.py"
@@ -40,21 +70,17 @@ UPSTREAM_SESSION = TESTS / "fixtures" / "upstream" / "session.json"
 # ------------------------------------------------------------------------------ helpers
 
 
+@pytest.fixture(autouse=True)
+def no_looks_at_other_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about this window alone: its looks at what other windows committed (every 2 s;
+    test_two_instances.py tests them) are put off. The first look always refreshes an open list, which drops
+    the highlight a test is moving with the keyboard."""
+    monkeypatch.setattr(persist_flow, "FOREIGN_POLL", 3600.0)
+
+
 def history_app(sim: Any, db: Path | None, **kwargs: Any) -> ZoracApp:
     """The real app on the simulator, saving to `db`."""
-    settings = Settings(base_url=sim.base_url, telemetry_interval=0.2, metrics_interval=0.3)
-    return ZoracApp(replace(settings), nvml_module=FakePynvml(), store_path=db, **kwargs)
-
-
-async def store_ready(pilot: Any) -> ZoracApp:
-    """Wait until the app opened its database and ran its start-up step (continue / import offer)."""
-    app = pilot.app
-    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
-    # the store thread runs one task at a time: once this no-op ran, the open's done-callback
-    # (list refresh, on_store_ready) has returned
-    await app.from_store(lambda store: None)
-    await pilot.pause()
-    return app
+    return make_app(sim, store_path=db, **kwargs)
 
 
 def seed(db: Path, title: str, texts: list[str], **stats: Any) -> int:
@@ -66,21 +92,11 @@ def seed(db: Path, title: str, texts: list[str], **stats: Any) -> int:
         return conv
 
 
-def shown(app: ZoracApp) -> list[str]:
-    """Contents of the finished messages mounted in the pane, top to bottom."""
-    return [v.message.content for v in app.pane.query(MessageView)]
-
-
 def listed(app: ZoracApp) -> list[int]:
     """Conversation ids the list pane currently shows, top to bottom."""
-    options = app.query_one("#conv-options", OptionList)
+    options = list_options(app)
     found = (options.get_option_at_index(i) for i in range(options.option_count))
     return [int(o.id) for o in found if o.id is not None]
-
-
-def toasts(app: ZoracApp) -> list[str]:
-    """Texts of the notifications on screen."""
-    return [widget_text(t) for t in app.screen.query("Toast")]
 
 
 def db_rows(db: Path, conversation_id: int) -> list[Any]:
@@ -99,7 +115,7 @@ async def show_list(pilot: Any, count: int) -> ConversationList:
     """Ctrl+O, then wait until the list shows `count` conversations."""
     app = pilot.app
     await pilot.press("ctrl+o")
-    listing = app.query_one(ConversationList)
+    listing = conversation_list(app)
     await wait_for(pilot, lambda: listing.display and len(listed(app)) == count, what=f"{count} listed")
     return listing
 
@@ -107,17 +123,20 @@ async def show_list(pilot: Any, count: int) -> ConversationList:
 async def highlight(pilot: Any, conversation_id: int) -> None:
     """Move from the filter into the list and down to `conversation_id` with the keyboard."""
     app = pilot.app
-    options = app.query_one("#conv-options", OptionList)
+    options = list_options(app)
     if app.focused is not options:  # from the filter (a closed dialog gives focus back to the list)
-        assert app.focused is app.query_one("#conv-filter", Input), app.focused
+        assert app.focused is list_filter(app), app.focused
         await pilot.press("tab")
     await wait_for(pilot, lambda: app.focused is options, what="the list to take focus")
-    if options.highlighted is None:
-        await pilot.press("down")
+    await wait_for(pilot, lambda: not workers_running(app, "conv-list"), what="the list to be refreshed")
     target = listed(app).index(conversation_id)
-    while options.highlighted != target:
-        await pilot.press("down" if options.highlighted < target else "up")
-    await pilot.pause()
+    for _ in range(options.option_count + 2):  # one key at a time, each waited for until the highlight moved
+        now = options.highlighted
+        if now == target:
+            return
+        press_now(app, "down" if now is None or now < target else "up")
+        await wait_for(pilot, lambda n=now: options.highlighted != n, what="the highlight to move")
+    raise AssertionError(f"could not highlight {conversation_id}: at {options.highlighted}, listed {listed(app)}")
 
 
 # ------------------------------------------------------------------------------ saved as it happens
@@ -125,34 +144,33 @@ async def highlight(pilot: Any, conversation_id: int) -> None:
 
 async def test_messages_are_saved_as_they_happen(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
-    with running_simulator(fast_config(rate=25.0, ttft=0.05, answer_tokens=400)) as sim:  # a 16 s reply
+    with running_simulator(rate=25.0, ttft=0.05, answer_tokens=400) as sim:  # a 16 s reply
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await store_ready(pilot)
-            set_prompt(app, "Explain paged attention slowly, please.")
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: app.pane.conversation.db_id is not None, what="a conversation row")
-            conv = app.pane.conversation.db_id
+            send(pilot, "Explain paged attention slowly, please.")
+            await wait_for(pilot, lambda: conversation(app).db_id is not None, what="a conversation row")
+            conv = conversation(app).db_id
 
             def user_row() -> Any:
                 return next((m for m in db_rows(db, conv) if m.role == "user"), None)
 
             row = await wait_for(pilot, user_row, what="the user message in the database")
             assert row.content == "Explain paged attention slowly, please."
-            assert app.streaming  # saved before the reply finished
+            # saved before the reply finished (the user row is written before the reply even starts)
+            assert not [m for m in assistant_messages(app) if m.status is not Status.STREAMING]
 
             def reply_row(longer_than: int) -> Any:
                 r = next((m for m in db_rows(db, conv) if m.role == "assistant"), None)
                 return r if r is not None and len(r.content) > longer_than else None
 
-            first = await wait_for(pilot, lambda: reply_row(0), timeout=4, what="a first checkpoint")
+            first = await wait_for(pilot, lambda: reply_row(0), what="a first checkpoint")
             assert first.status == "streaming"
-            grown = await wait_for(pilot, lambda: reply_row(len(first.content)), timeout=4,
-                                   what="the checkpointed reply to grow")
+            grown = await wait_for(pilot, lambda: reply_row(len(first.content)), what="the checkpointed reply to grow")
             assert grown.status == "streaming" and grown.content.startswith(first.content)
-            assert app.streaming
-            live = app.pane.query_one(StreamingReply).message.content
+            assert is_streaming(app)
+            live = live_reply(app).message.content
             assert live.startswith(grown.content)
 
             await pilot.press("escape")  # cancel: the partial reply stays, saved as cancelled
@@ -160,7 +178,7 @@ async def test_messages_are_saved_as_they_happen(tmp_path: Path) -> None:
                                                         and m.status != "streaming"), None),
                                    what="the cancelled reply's final row")
             assert final.status == "cancelled"
-            assert final.content == app.pane.conversation.messages[-1].content
+            assert final.content == messages(app)[-1].content
             assert len(final.content) >= len(grown.content)
 
 
@@ -169,21 +187,27 @@ async def test_messages_are_saved_as_they_happen(tmp_path: Path) -> None:
 
 async def test_ctrl_n_starts_a_new_conversation_and_keeps_the_old_one(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
-    with running_simulator(fast_config(answer_tokens=20)) as sim:
+    with running_simulator(reply_text="first answer") as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await store_ready(pilot)
-            reply = await send(pilot, "First conversation, first question")
+            reply = await ask(pilot, "First conversation, first question")
             assert reply.status is Status.COMPLETE
-            first = app.pane.conversation.db_id
-            assert first is not None
+            old = conversation(app)
+            first = old.db_id
+            assert first is not None and message_views(app)
 
             await pilot.press("ctrl+n")
-            await wait_for(pilot, lambda: app.pane.conversation.db_id is None and not shown(app),
-                           what="an empty new conversation")
-            await send(pilot, "Second conversation starts here")
-            second = app.pane.conversation.db_id
+            await wait_for(pilot, lambda: conversation(app) is not old, what="a new conversation")
+            assert conversation(app).db_id is None and messages(app) == [] and not message_views(app)
+            assert old in conversations(app)  # kept, as it was
+            assert [m.content for m in old.messages] == ["First conversation, first question", "first answer"]
+            await wait_for(pilot, lambda: "first answer" not in screen_text(app), what="the old reply off the screen")
+            second_reply = await ask(pilot, "Second conversation starts here")
+            assert second_reply.status is Status.COMPLETE
+            assert [m["content"] for m in chat_requests(sim)[-1]["messages"][1:]] == ["Second conversation starts here"]
+            second = conversation(app).db_id
             assert second is not None and second != first
             assert shown(app)[0] == "Second conversation starts here"
 
@@ -203,44 +227,43 @@ async def test_list_filters_as_you_type_and_enter_opens(tmp_path: Path) -> None:
     rust = seed(db, "Rust lifetimes", ["What is 'a?", "A lifetime parameter."])
     tea = seed(db, "Haiku about tea", ["Write a haiku about tea", "Steam curls from the cup"])
     gpu = seed(db, "GPU memory 92%", ["Why 92%?", "Room for the KV cache.", "Thanks", "You're welcome."])
-    with running_simulator(fast_config(answer_tokens=10)) as sim:
+    with running_simulator(answer_tokens=10) as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            listing = await show_list(pilot, 3)
+            await show_list(pilot, 3)
             assert listed(app) == [gpu, tea, rust]
-            assert app.focused is listing.query_one("#conv-filter", Input)
+            field = list_filter(app)
+            assert app.focused is field
 
-            await pilot.press(*"HAIKU")
+            await type_text(pilot, "HAIKU", into=field)
             await wait_for(pilot, lambda: listed(app) == [tea], what="the filter to leave the haiku")
-            for _ in range(5):
-                await pilot.press("backspace")
+            await type_text(pilot, *["backspace"] * 5, into=field)
             await wait_for(pilot, lambda: len(listed(app)) == 3, what="an empty filter to show all again")
-            await pilot.press(*"92%")
+            await type_text(pilot, "92%", into=field)
             await wait_for(pilot, lambda: listed(app) == [gpu], what="the filter to leave the GPU chat")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.pane.conversation.db_id == gpu, what="the GPU chat to open")
+            await wait_for(pilot, lambda: conversation(app).db_id == gpu, what="the GPU chat to open")
             await wait_for(pilot, lambda: shown(app) == ["Why 92%?", "Room for the KV cache.", "Thanks",
                                                          "You're welcome."], what="its messages on screen")
-            assert app.pane.conversation.title == "GPU memory 92%"
+            assert conversation(app).title == "GPU memory 92%"
 
             # a second conversation opened from the list itself (arrow keys and Enter); opening
             # focused the prompt, so click back into the filter first
-            assert app.focused is not listing.query_one("#conv-filter", Input)
+            assert app.focused is not field
             await pilot.click("#conv-filter")
             await pilot.press("end")
-            for _ in range(3):
-                await pilot.press("backspace")
+            await type_text(pilot, *["backspace"] * 3, into=field)
             await wait_for(pilot, lambda: len(listed(app)) == 3, what="all three listed")
             await highlight(pilot, rust)
             await pilot.press("enter")
             await wait_for(pilot, lambda: shown(app) == ["What is 'a?", "A lifetime parameter."],
                            what="the Rust chat on screen")
-            assert app.pane.conversation.db_id == rust
+            assert conversation(app).db_id == rust
 
             # and it continues where it was: a new exchange is stored in the same conversation
             await connected(pilot)
-            await send(pilot, "And 'static?")
+            await ask(pilot, "And 'static?")
             assert [m.content for m in db_rows(db, rust)][:3] == ["What is 'a?", "A lifetime parameter.",
                                                                    "And 'static?"]
             assert len(db_rows(db, rust)) == 4
@@ -256,17 +279,17 @@ async def test_a_long_list_shows_the_newest_and_filtering_reaches_the_rest(tmp_p
         store.add_message(ids[0], "assistant", "still here")
         for conv in ids[1:]:  # every other conversation is more recent than the oldest one
             store.add_message(conv, "user", "hi")
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
             listing = await show_list(pilot, MAX_SHOWN)
             assert len(listing.rows) == total
             assert listed(app) == ids[::-1][:MAX_SHOWN]
-            options = app.query_one("#conv-options", OptionList)
+            options = list_options(app)
             more = options.get_option_at_index(options.option_count - 1)
             assert more.disabled and "25 more" in str(more.prompt)
-            await pilot.press(*"OLDEST")
+            await type_text(pilot, "OLDEST", into=list_filter(app))
             await wait_for(pilot, lambda: listed(app) == [ids[0]], what="the filter to reach the oldest")
             await pilot.press("enter")
             await wait_for(pilot, lambda: shown(app) == ["from long ago", "still here"], what="the oldest opened")
@@ -276,7 +299,7 @@ async def test_rename_with_r_and_delete_with_d(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     keep = seed(db, "Keep me", ["one", "two"])
     doomed = seed(db, "Delete me", ["three", "four", "five"])
-    with running_simulator(fast_config(answer_tokens=10)) as sim:
+    with running_simulator(answer_tokens=10) as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
@@ -288,9 +311,10 @@ async def test_rename_with_r_and_delete_with_d(tmp_path: Path) -> None:
                                     what="the rename prompt")
             field = prompt.query_one(Input)
             assert field.value == "Keep me"
-            for _ in range(len("Keep me")):
-                await pilot.press("backspace")
-            await pilot.press(*"Kept & renamed", "enter")
+            while field.value:  # (the first backspace may clear a selection of the whole title)
+                await type_text(pilot, "backspace", into=field)
+            await type_text(pilot, "Kept & renamed", into=field)
+            await pilot.press("enter")
             await wait_for(pilot, lambda: db_conversations(db)[keep] == "Kept & renamed", what="the new title saved")
             await wait_for(pilot, lambda: any(r.id == keep and r.title == "Kept & renamed" for r in listing.rows),
                            what="the list to show the new title")
@@ -311,7 +335,7 @@ async def test_rename_with_r_and_delete_with_d(tmp_path: Path) -> None:
             assert "Delete me" in confirm.question and "3 messages" in confirm.question
             await pilot.press("n")
             await wait_for(pilot, lambda: not isinstance(app.screen, Confirm), what="the question to close")
-            await pilot.pause(0.2)
+            await pilot.pause(0.2)  # time for a deletion that must not happen
             assert set(db_conversations(db)) == {keep, doomed}
             assert set(listed(app)) == {keep, doomed}
 
@@ -329,20 +353,20 @@ async def test_rename_with_r_and_delete_with_d(tmp_path: Path) -> None:
 async def test_deleting_the_open_conversation_starts_a_new_one(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     other = seed(db, "Other", ["x", "y"])
-    with running_simulator(fast_config(answer_tokens=10)) as sim:
+    with running_simulator(answer_tokens=10) as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await store_ready(pilot)
-            await send(pilot, "This one will be deleted")
-            current = app.pane.conversation.db_id
+            await ask(pilot, "This one will be deleted")
+            current = conversation(app).db_id
             await show_list(pilot, 2)
             await highlight(pilot, current)
             await pilot.press("d")
             await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the delete question")
             await pilot.press("y")
             await wait_for(pilot, lambda: set(db_conversations(db)) == {other}, what="the deletion")
-            await wait_for(pilot, lambda: app.pane.conversation.db_id is None and not shown(app),
+            await wait_for(pilot, lambda: conversation(app).db_id is None and not shown(app),
                            what="a fresh conversation on screen")
             await wait_for(pilot, lambda: listed(app) == [other], what="the list without it")
 
@@ -353,13 +377,13 @@ async def test_deleting_the_open_conversation_starts_a_new_one(tmp_path: Path) -
 async def test_continue_last_reopens_the_last_conversation_in_a_fresh_app(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     older = seed(db, "An older chat", ["old question", "old answer"])
-    with running_simulator(fast_config(answer_tokens=12)) as sim:
+    with running_simulator(answer_tokens=12) as sim:
         first = history_app(sim, db)
         async with first.run_test(size=SIZE) as pilot:
             await connected(pilot)
             await store_ready(pilot)
-            reply = await send(pilot, "Remember this conversation")
-            conv = first.pane.conversation.db_id
+            reply = await ask(pilot, "Remember this conversation")
+            conv = conversation(first).db_id
             reply_text = reply.content
             assert reply_text and conv != older
 
@@ -367,31 +391,31 @@ async def test_continue_last_reopens_the_last_conversation_in_a_fresh_app(tmp_pa
         plain = history_app(sim, db)
         async with plain.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            await pilot.pause(0.2)
-            assert plain.pane.conversation.db_id is None and shown(plain) == []
+            await pilot.pause(0.2)  # time for a conversation that must not open
+            assert conversation(plain).db_id is None and shown(plain) == []
 
         # … with it, the last conversation is back, and the next message goes into it
         again = history_app(sim, db, continue_last=True)
         async with again.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            await wait_for(pilot, lambda: again.pane.conversation.db_id == conv, what="the last conversation")
+            await wait_for(pilot, lambda: conversation(again).db_id == conv, what="the last conversation")
             await wait_for(pilot, lambda: shown(again) == ["Remember this conversation", reply_text],
                            what="its messages on screen")
-            assert again.pane.conversation.title == "Remember this conversation"
+            assert conversation(again).title == "Remember this conversation"
             await connected(pilot)
-            await send(pilot, "Still here?")
+            await ask(pilot, "Still here?")
     assert [m.content for m in db_rows(db, conv)][:3] == ["Remember this conversation", reply_text, "Still here?"]
     assert len(db_rows(db, older)) == 2
 
 
 async def test_continue_with_an_empty_store_says_so(tmp_path: Path) -> None:
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, tmp_path / "empty.sqlite3", continue_last=True)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await store_ready(pilot)
             await wait_for(pilot, lambda: any("No saved conversation" in t for t in toasts(app)),
                            what="the nothing-to-continue notice")
-            assert app.pane.conversation.db_id is None
+            assert conversation(app).db_id is None
 
 
 def upstream_home(tmp_path: Path) -> Path:
@@ -407,7 +431,7 @@ async def test_first_run_offers_the_upstream_import_once(tmp_path: Path) -> None
     home = upstream_home(tmp_path)
     source = json.loads(UPSTREAM_SESSION.read_text())
     chat = [m["content"] for m in source if m["role"] in ("user", "assistant")]
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, db, offer_import_from=home)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
@@ -415,11 +439,11 @@ async def test_first_run_offers_the_upstream_import_once(tmp_path: Path) -> None
                                      what="the import question")
             assert str(home / ".zorac" / "session.json") in confirm.question
             await pilot.press("y")
-            await wait_for(pilot, lambda: app.pane.conversation.db_id is not None, what="the import to open")
+            await wait_for(pilot, lambda: conversation(app).db_id is not None, what="the import to open")
             await wait_for(pilot, lambda: [c for c in shown(app)] == chat, what="the imported chat on screen")
-            assert app.pane.conversation.title.startswith("Imported: ")
-            imported = app.pane.conversation.db_id
-            summaries = [m for m in app.pane.conversation.messages if m.role == "summary"]
+            assert conversation(app).title.startswith("Imported: ")
+            imported = conversation(app).db_id
+            summaries = [m for m in messages(app) if m.role == "summary"]
             assert len(summaries) == 1 and "Mistral-Small-24B AWQ" in summaries[0].content
         assert list(db_conversations(db)) == [imported]
         assert [m.content for m in db_rows(db, imported) if m.role != "summary"] == chat
@@ -428,9 +452,8 @@ async def test_first_run_offers_the_upstream_import_once(tmp_path: Path) -> None
         second = history_app(sim, db, offer_import_from=home)
         async with second.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            await wait_for(pilot, lambda: not any(w.is_running for w in second.workers if w.group == "import"),
-                           what="the import offer to be considered")
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: not workers_running(second, "import"), what="the import offer considered")
+            await pilot.pause(0.3)  # time for a question that must not come
             assert not isinstance(second.screen, Confirm)
         assert list(db_conversations(db)) == [imported]
     assert (home / ".zorac" / "session.json").read_bytes() == UPSTREAM_SESSION.read_bytes()
@@ -439,21 +462,20 @@ async def test_first_run_offers_the_upstream_import_once(tmp_path: Path) -> None
 async def test_declining_the_import_imports_nothing_and_is_remembered(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     home = upstream_home(tmp_path)
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, db, offer_import_from=home)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
             await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the import question")
             await pilot.press("n")
             await wait_for(pilot, lambda: not isinstance(app.screen, Confirm), what="the question to close")
-            await pilot.pause(0.2)
-            assert app.pane.conversation.db_id is None
+            await pilot.pause(0.2)  # time for an import that must not happen
+            assert conversation(app).db_id is None
         second = history_app(sim, db, offer_import_from=home)
         async with second.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            await wait_for(pilot, lambda: not any(w.is_running for w in second.workers if w.group == "import"),
-                           what="the import offer to be considered")
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: not workers_running(second, "import"), what="the import offer considered")
+            await pilot.pause(0.3)  # time for a question that must not come
             assert not isinstance(second.screen, Confirm)
     assert db_conversations(db) == {}
 
@@ -478,16 +500,15 @@ async def test_a_reply_cut_by_kill_9_shows_as_interrupted(tmp_path: Path) -> Non
     reply_id, announced = crash_mid_reply(db)
     with Store(db) as other:
         assert other.get_message(reply_id).status == "streaming"  # as the dead process left it
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, db, continue_last=True)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await store_ready(pilot)
             await wait_for(pilot, lambda: len(shown(app)) == 2, what="the crashed conversation on screen")
-            last = app.pane.conversation.messages[-1]
+            last = messages(app)[-1]
             assert last.db_id == reply_id and last.status is Status.INTERRUPTED
             assert len(last.content) >= announced
-            view = app.pane.query(MessageView).last()
-            assert "interrupted" in widget_text(view.query_one(".footer"))
+            assert "interrupted" in footer_text(app, last)
             await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the interrupted notice")
     with Store(db) as other:
         assert other.get_message(reply_id).status == "interrupted"
@@ -498,32 +519,31 @@ async def test_a_1000_message_conversation_mounts_its_tail_then_pages_in_older(t
     db = tmp_path / "chats.sqlite3"
     texts = [f"message number {i}" for i in range(1000)]
     conv = seed(db, "A very long chat", texts)
-    with running_simulator(fast_config()) as sim:
+    with running_simulator() as sim:
         app = history_app(sim, db)
         async with app.run_test(size=SIZE) as pilot:
             await store_ready(pilot)
-            await app.open_conversation(conv)
+            await open_conversation(app, conv)
             await wait_for(pilot, lambda: shown(app) == texts[-INITIAL_TAIL:], what="the tail on screen")
-            assert len(app.pane.conversation.messages) == 1000  # all loaded, few mounted
-            assert len(app.pane.query(MessageView)) == INITIAL_TAIL
-            notice = app.pane.query(NoticeView).first()
-            assert f"{1000 - INITIAL_TAIL} earlier messages" in widget_text(notice)
-            await wait_for(pilot, lambda: app.pane.scroll_y > 0 and app.pane.scroll_y == app.pane.max_scroll_y,
+            assert len(messages(app)) == 1000  # all loaded, few mounted
+            assert len(message_views(app)) == INITIAL_TAIL
+            assert f"{1000 - INITIAL_TAIL} earlier messages" in notices(app)[0]
+            await wait_for(pilot, lambda: pane(app).scroll_y > 0 and pane(app).scroll_y == pane(app).max_scroll_y,
                            what="the pane to sit at the bottom")
 
-            app.pane.focus()
+            pane(app).focus()
             await pilot.press("home")  # to the top: the next older batch mounts above
-            await wait_for(pilot, lambda: len(app.pane.query(MessageView)) == 2 * INITIAL_TAIL,
+            await wait_for(pilot, lambda: len(message_views(app)) == 2 * INITIAL_TAIL,
                            what="an older batch mounted")
             assert shown(app) == texts[-2 * INITIAL_TAIL:]
             await wait_for(pilot, lambda: f"{1000 - 2 * INITIAL_TAIL} earlier messages"
-                           in widget_text(app.pane.query(NoticeView).first()), what="the notice to count down")
+                           in notices(app)[0], what="the notice to count down")
 
             # scrolling away and back to the top pages in another batch
             await pilot.press("end")
-            await wait_for(pilot, lambda: app.pane.scroll_y > 0, what="the pane to scroll down")
+            await wait_for(pilot, lambda: pane(app).scroll_y > 0, what="the pane to scroll down")
             await pilot.press("home")
-            await wait_for(pilot, lambda: len(app.pane.query(MessageView)) == 3 * INITIAL_TAIL,
+            await wait_for(pilot, lambda: len(message_views(app)) == 3 * INITIAL_TAIL,
                            what="a third batch mounted")
             assert shown(app) == texts[-3 * INITIAL_TAIL:]
 
@@ -534,7 +554,7 @@ async def test_a_store_that_cannot_be_written_says_so_once_and_chat_still_works(
     blocker = tmp_path / "chats [" / "archive]" / "not-a-directory"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a regular file where the data directory should be")
-    with running_simulator(fast_config(answer_tokens=12)) as sim:
+    with running_simulator(answer_tokens=12) as sim:
         app = history_app(sim, blocker / "conversations.sqlite3")
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await connected(pilot)
@@ -542,10 +562,10 @@ async def test_a_store_that_cannot_be_written_says_so_once_and_chat_still_works(
                                      what="the not-saved notice")
             assert len(notices) == 1 and "\n" not in notices[0].strip()
             assert str(blocker) in notices[0]
-            assert app.store is None
-            reply = await send(pilot, "Does chatting still work?")
+            assert store(app) is None
+            reply = await ask(pilot, "Does chatting still work?")
             assert reply.status is Status.COMPLETE and reply.content
-            reply2 = await send(pilot, "And a second time?")
+            reply2 = await ask(pilot, "And a second time?")
             assert reply2.status is Status.COMPLETE
             assert shown(app)[0] == "Does chatting still work?" and len(shown(app)) == 4
             await pilot.press("ctrl+o")
@@ -561,7 +581,7 @@ def test_cli_list_and_export(capsys: Any, tmp_path: Path) -> None:
     assert cli.main(["--list"]) == 0
     assert capsys.readouterr().out.strip() == "No saved conversations yet."
 
-    db = default_db_path()  # inside the test's own ZORAC_HOME
+    db = default_db()  # inside the test's own ZORAC_HOME
     first = seed(db, "Quantization notes", ["What is AWQ?", "Activation-aware weight quantization."])
     second = seed(db, "Tea haiku", ["A haiku please", "Steam curls", "Another", "Leaves unfold"])
     with Store(db) as store:

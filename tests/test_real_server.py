@@ -19,19 +19,25 @@ from appdriver import (
     SIZE,
     Status,
     ask,
+    budget,
+    client,
+    counter,
     footer_text,
+    gauge,
     gauge_text,
     header_text,
     make_app,
+    max_model_len,
+    model,
     notices,
     send,
+    server_info,
+    server_state,
     user_texts,
     wait_for,
     wait_reply,
     wait_tokens,
 )
-
-from zorac_tui.ui.gauge import ContextGauge
 
 BASE_URL = os.environ.get("ZORAC_TEST_BASE_URL", "")
 EXACT_STATS = re.compile(r"^(\d[\d,]*) tokens · (\d+\.\d) tok/s · TTFT (\d+ ms|\d+\.\d\d s) · prompt (\d[\d,]*)")
@@ -52,9 +58,9 @@ def base_url() -> str:
 async def connect(pilot):
     """Wait until the app has adopted the real server (model loading can take a while)."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.client is not None and app.header.server_state == "connected", 60,
-                   "the app to connect to the real server")
-    await wait_for(pilot, lambda: app.query_one(ContextGauge).budget is not None, 30, "the first gauge count")
+    await wait_for(pilot, lambda: client(app) is not None and counter(app) is not None
+                   and server_state(app) == "connected", 60, "the app to connect to the real server")
+    await wait_for(pilot, lambda: gauge(app).budget is not None, 30, "the first gauge count")
     return app
 
 
@@ -62,9 +68,10 @@ async def test_connect_send_stream_and_stats(base_url):
     app = make_app(base_url, max_tokens=48, stall_timeout=60.0)
     async with app.run_test(size=(140, 40)) as pilot:
         await connect(pilot)
-        served = [m.id for m in app.server.models]
-        assert app.model in served and app.model in header_text(app) and "● connected" in header_text(app)
-        assert any(f"model {app.model}" in n for n in notices(app)), notices(app)
+        info = server_info(app)
+        served = [m.id for m in info.models]
+        assert model(app) in served and model(app) in header_text(app) and "● connected" in header_text(app)
+        assert any(f"model {model(app)}" in n for n in notices(app)), notices(app)
         reply = await ask(pilot, "Write one short sentence about the sea.", timeout=120)
         assert reply.status is Status.COMPLETE, reply.error
         assert reply.content.strip()
@@ -72,16 +79,16 @@ async def test_connect_send_stream_and_stats(base_url):
         assert stats.completion_tokens and stats.decode_tok_s and stats.ttft_s
         assert stats.completion_tokens <= 48 + 1
         footer = footer_text(app, reply)
-        if app.server.flavor == "vllm":
-            assert app.max_model_len and f"/ {app.max_model_len:,} tokens" in gauge_text(app)
+        if info.flavor == "vllm":
+            assert max_model_len(app) and f"/ {max_model_len(app):,} tokens" in gauge_text(app)
             assert not stats.estimated and stats.prompt_tokens
             assert EXACT_STATS.match(footer), footer
-            assert app.query_one(ContextGauge).budget.exact and "window server" in gauge_text(app)
+            assert budget(app).exact and "window server" in gauge_text(app)
         else:  # llama.cpp: no usage in streams, no max_model_len in /v1/models
-            assert app.max_model_len is None and "window configured" in gauge_text(app)
+            assert max_model_len(app) is None and "window configured" in gauge_text(app)
             assert stats.estimated and ESTIMATED_STATS.match(footer), footer
             assert "server sent no usage" in footer
-        print(f"\n[{app.server.flavor} {app.server.version or ''}] {app.model}: {footer}")
+        print(f"\n[{info.flavor} {info.version or ''}] {model(app)}: {footer}")
 
 
 async def test_cancel_keeps_the_partial_reply_and_the_app_goes_on(base_url):
@@ -89,7 +96,7 @@ async def test_cancel_keeps_the_partial_reply_and_the_app_goes_on(base_url):
     async with app.run_test(size=SIZE) as pilot:
         await connect(pilot)
         question = "Tell me a long story about a lighthouse keeper."
-        await send(pilot, question)
+        send(pilot, question)
         await wait_tokens(pilot, 5, timeout=60)
         await pilot.press("escape")
         reply = await wait_reply(pilot, question, timeout=30)

@@ -1,4 +1,5 @@
-"""Snapshots of the main screen after one short reply, at 120x40 (full sidebar) and 80x24 (narrow sidebar).
+"""Snapshots of the main screen after one short reply: at 120x40 (full sidebar) and 80x24 (narrow sidebar), and at
+100x30 with the sidebar hidden and the reply footers emptied (test_main_screen_snapshot).
 
 The real app against the simulator (fixed model, window and reply text). What varies from run to run is
 pinned before the picture is taken, and only that:
@@ -16,11 +17,24 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import replace
 
-from appdriver import ask, connected, make_app, prompt, wait_for
+from appdriver import (
+    ask,
+    connected,
+    gauge,
+    idle_budget,
+    make_app,
+    pane,
+    panel,
+    pin_server_detail,
+    prompt,
+    recount,
+    sidebar,
+    view_for,
+    wait_for,
+)
 from fakes.fake_pynvml import FakePynvml, NVMLError_LibraryNotFound
 
 from zorac_tui.core.conversation import Status
-from zorac_tui.ui.sidebar import Sidebar
 from zorac_tui.ui.throughput_panel import ThroughputPanel
 
 REPLY = "**Hello.** I run on your own GPU.\n\n- ask about `vLLM`\n- or paste an error message"
@@ -31,7 +45,7 @@ PINNED_TOK_S, PINNED_TTFT = 62.5, 0.312
 def snapshot_app(sim_factory):
     """A non-demo app on a machine without NVIDIA driver, against a fixed simulator."""
     sim = sim_factory(model=MODEL, max_model_len=8192, reply_text=REPLY)
-    return make_app(sim.base_url, model=MODEL, nvml_module=FakePynvml(init_error=NVMLError_LibraryNotFound),
+    return make_app(sim, model=MODEL, nvml=FakePynvml(init_error=NVMLError_LibraryNotFound),
                     telemetry_interval=3600.0, metrics_interval=3600.0, max_tokens=512)
 
 
@@ -39,24 +53,21 @@ async def after_one_reply(pilot) -> None:
     """Connect, let /metrics answer once, ask one question, then pin what varies."""
     app = pilot.app
     await connected(pilot)
-    sidebar = app.query_one(Sidebar)
-    await wait_for(pilot, lambda: sidebar.server_stats is not None, what="the first /metrics poll")
+    await wait_for(pilot, lambda: sidebar(app).server_stats is not None, what="the first /metrics poll")
     reply = await ask(pilot, "Hi! What can you do?")
     assert reply.status is Status.COMPLETE and reply.content == REPLY
-    await wait_for(pilot, lambda: not any(w.is_running for w in app.workers
-                                          if w.group in ("budget", "auto-summary")), what="the recount")
-    app.header.server_detail = "vllm 0.32.0 · http://127.0.0.1:8000/v1"
+    await idle_budget(pilot)
+    pin_server_detail(app, "vllm 0.32.0 · http://127.0.0.1:8000/v1")
     reply.stats = replace(reply.stats, decode_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
-    app.pane.view_for(reply).refresh_message()
-    panel = app.query_one(ThroughputPanel)
-    panel.last = replace(panel.last, average_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
-    panel.history = deque([PINNED_TOK_S], maxlen=panel.history.maxlen)
-    panel.update(panel.render_text())
+    view_for(app, reply).refresh_message()
+    throughput = panel(app, ThroughputPanel)
+    throughput.last = replace(throughput.last, average_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
+    throughput.history = deque([PINNED_TOK_S], maxlen=throughput.history.maxlen)
+    throughput.update(throughput.render_text())
     box = prompt(app)
     box.cursor_blink = False  # a blinking cursor is on or off depending on when the picture is taken
     box.refresh()  # redraw now: the line cache may hold the cursor from its last blink
     assert box.has_focus
-    await pilot.pause()
 
 
 def test_main_screen_after_one_reply_120x40(snap_compare, sim_factory):
@@ -65,3 +76,24 @@ def test_main_screen_after_one_reply_120x40(snap_compare, sim_factory):
 
 def test_main_screen_after_one_reply_80x24(snap_compare, sim_factory):
     assert snap_compare(snapshot_app(sim_factory), terminal_size=(80, 24), run_before=after_one_reply)
+
+
+def test_main_screen_snapshot(snap_compare, sim_factory):
+    """The main layout right after a fixed reply (no sidebar: its telemetry moves; header detail pinned)."""
+    sim = sim_factory(reply_text="**Hello.** Ask me about `vLLM`.", max_model_len=8192)
+
+    async def run_before(pilot):
+        app = pilot.app
+        await connected(pilot)
+        await ask(pilot, "hello")
+        await wait_for(pilot, lambda: sidebar(app).kv_capacity_tokens is not None, what="first /metrics poll")
+        recount(app)  # the gauge's KV note needs the capacity from /metrics
+        await wait_for(pilot, lambda: "KV" in gauge(app).note, what="the gauge's KV note")
+        sidebar(app).display = False
+        pin_server_detail(app, "vllm 0.32.0 · simulator")
+        for footer in pane(app).query(".footer"):
+            footer.update("")  # timings vary run to run
+        app.set_focus(None)  # the prompt's cursor is drawn or not by timing
+
+    app = make_app(sim, telemetry_interval=0.2, metrics_interval=0.3)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)

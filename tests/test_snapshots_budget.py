@@ -7,11 +7,20 @@ hidden with Ctrl+B and the header's server URL, which carries the simulator's ra
 
 from __future__ import annotations
 
-from uihelpers import connected, fast_config, idle_budget, make_app, running_simulator, set_prompt, wait_for
-
-from zorac_tui.ui.gauge import ContextGauge
-from zorac_tui.ui.prompt import PromptInput
-from zorac_tui.ui.sidebar import Sidebar
+from appdriver import (
+    budget,
+    connected,
+    gauge,
+    idle_budget,
+    make_app,
+    notices,
+    pin_server_detail,
+    prompt,
+    running_simulator,
+    set_prompt,
+    sidebar,
+    wait_for,
+)
 
 SIZE = (100, 30)
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
@@ -25,28 +34,26 @@ def draft(words: int) -> str:
 
 def gauge_snapshot(snap_compare, text: str, level: str, send: bool = False) -> bool:
     """Start the app, type `text` as the draft, wait for the gauge to reach `level`, take the snapshot."""
-    with running_simulator(fast_config(max_model_len=512)) as sim:
+    with running_simulator(max_model_len=512) as sim:
         app = make_app(sim, max_tokens=64, telemetry_interval=60.0, metrics_interval=60.0)
 
         async def run_before(pilot) -> None:
             await connected(pilot)
-            await wait_for(pilot, lambda: app.query_one(Sidebar).kv_capacity_tokens, what="the /metrics poll")
+            await wait_for(pilot, lambda: sidebar(app).kv_capacity_tokens, what="the /metrics poll")
             await pilot.press("ctrl+b")  # hide the sidebar: its figures are live
-            app.header.server_detail = "vllm 0.32.0 · http://127.0.0.1:8000/v1"
+            pin_server_detail(app, "vllm 0.32.0 · http://127.0.0.1:8000/v1")
             set_prompt(app, text)
-            await wait_for(pilot, lambda: app.budget is not None and app.budget.draft > 0, what="draft counted")
+            await wait_for(pilot, lambda: budget(app) is not None and budget(app).draft > 0, what="draft counted")
             await idle_budget(pilot)
             if send:
                 await pilot.press("enter")
-                await wait_for(pilot, lambda: "not sent" in str(app.pane.children[-1].render()), what="refusal")
+                await wait_for(pilot, lambda: notices(app) and "not sent" in notices(app)[-1], what="refusal")
             await idle_budget(pilot)
-            assert app.budget.level() == level
-            gauge = app.query_one(ContextGauge)
-            assert gauge.has_class("-warning") == (level == "warning")
-            assert gauge.has_class("-over") == (level == "over")
-            app.query_one(PromptInput).cursor_blink = False  # the cursor is drawn or not by timing
+            assert budget(app).level() == level
+            assert gauge(app).has_class("-warning") == (level == "warning")
+            assert gauge(app).has_class("-over") == (level == "over")
+            prompt(app).cursor_blink = False  # the cursor is drawn or not by timing
             app.set_focus(None)
-            await pilot.pause(0.2)
 
         return snap_compare(app, terminal_size=SIZE, run_before=run_before)
 

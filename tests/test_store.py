@@ -184,7 +184,7 @@ def test_empty_store(store: Store) -> None:
     assert store.mark_interrupted() == 0
 
 
-def test_list_of_10000_conversations_is_one_fast_query(store: Store) -> None:
+def test_list_of_10000_conversations_is_one_query(store: Store) -> None:
     now = time.time()
     store.conn.execute("BEGIN")  # the store's connection is in autocommit mode
     store.conn.executemany("INSERT INTO conversations(id, title, created, updated, settings) VALUES (?,?,?,?,'{}')",
@@ -194,13 +194,10 @@ def test_list_of_10000_conversations_is_one_fast_query(store: Store) -> None:
     store.conn.execute("COMMIT")
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
-    start = time.perf_counter()
     rows = store.list_conversations()
-    elapsed = time.perf_counter() - start
     store.conn.set_trace_callback(None)
     assert len(rows) == 10_000 and rows[0].id == 10_000 and rows[0].message_count == 8
-    assert len(statements) == 1
-    assert elapsed < 1.0
+    assert len(statements) == 1  # one query, whatever the count (its speed: benchmarks, not a test)
 
 
 def test_message_counts_exclude_archived_messages(store: Store) -> None:
@@ -272,7 +269,8 @@ def test_checkpoint_then_finish_a_streaming_reply(store: Store) -> None:
         assert store.load_messages(conv)[-1].content == text
         assert store.get_message(reply).status == "streaming"
     before = store.get_conversation(conv).updated
-    time.sleep(0.01)
+    while time.time() <= before:  # the clock moves on, so a later write can be told apart
+        time.sleep(0.001)
     store.finish_message(reply, "one, two, three", "complete", prompt_tokens=21, completion_tokens=6,
                          ttft_s=0.25, decode_tok_s=61.5)
     done = store.get_message(reply)
@@ -639,9 +637,8 @@ def test_sigkill_mid_reply_keeps_the_last_checkpoint(tmp_path: Path) -> None:
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         deadline = time.monotonic() + 20
-        started = time.monotonic()
-        # at least ~1.5 s of streaming and a few checkpoints, then kill without warning
-        while (time.monotonic() - started < 1.5 or len(lines) < 5) and time.monotonic() < deadline:
+        # a few checkpoints, then kill without warning
+        while len(lines) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(timeout=10) == -signal.SIGKILL

@@ -19,20 +19,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from appdriver import widget_text as drawn_text
-from fakes.fake_pynvml import FakePynvml
-from uihelpers import SIZE, fast_config, running_simulator, wait_for, widget_text
+from appdriver import (
+    SIZE,
+    Status,
+    body_text,
+    chat_requests,
+    conversation,
+    footer_text,
+    gauge,
+    is_streaming,
+    list_options,
+    make_app,
+    message_views,
+    messages,
+    running_simulator,
+    send,
+    store,
+    store_caught_up,
+    toasts,
+    view_for,
+    wait_for,
+)
 
-from zorac_tui.config import Settings
-from zorac_tui.core.conversation import Status
 from zorac_tui.store import Store
 from zorac_tui.store.instances import InstanceLock
 from zorac_tui.ui import persistence as persist_flow
 from zorac_tui.ui.app import ZoracApp
-from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.messages import MessageView
 
 CHILD = Path(__file__).resolve().parent / "store_crash_child.py"
+
+
+@pytest.fixture(autouse=True)
+def quick_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app looks at what other windows committed every 0.5 s instead of 2 s (tests wait for those looks)."""
+    monkeypatch.setattr(persist_flow, "FOREIGN_POLL", 0.5)
 
 
 def make_quiet(db: Path, conversation_id: int, seconds: float) -> None:
@@ -42,10 +63,13 @@ def make_quiet(db: Path, conversation_id: int, seconds: float) -> None:
 
 
 @contextmanager
-def other_instance(db: Path, steps: int | None = None) -> Iterator[tuple[subprocess.Popen, int]]:
-    """Another instance streaming a reply into `db` (checkpoints every 0.1 s); (process, reply id)."""
-    child = subprocess.Popen([sys.executable, str(CHILD), str(db), "0.1", "lock", *([str(steps)] if steps else [])],
-                             stdout=subprocess.PIPE, text=True)
+def other_instance(db: Path, finish_on_input: bool = False) -> Iterator[tuple[subprocess.Popen, int]]:
+    """Another instance streaming a reply into `db` (checkpoints every 0.1 s); (process, reply id).
+
+    `finish_on_input`: it finishes the reply once a line is written to its stdin (else it streams until killed).
+    """
+    child = subprocess.Popen([sys.executable, str(CHILD), str(db), "0.1", "lock", *(["stdin"] if finish_on_input else [])],
+                             stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
     try:
         reply_id = int(child.stdout.readline().split()[1])
         child.stdout.readline()  # its first checkpoint is committed
@@ -62,26 +86,21 @@ def stored_status(db: Path, message_id: int) -> str:
         return store.get_message(message_id).status
 
 
-def toasts(app: ZoracApp) -> list[str]:
-    """Texts of the notifications on screen."""
-    return [widget_text(t) for t in app.screen.query("Toast")]
-
-
 async def app_showing(pilot: Any, reply_id: int) -> Any:
     """Wait until the app shows the conversation holding `reply_id`; that message's view."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.store is not None, what="the store to open")
-    await wait_for(pilot, lambda: any(m.db_id == reply_id for m in app.pane.conversation.messages),
+    await wait_for(pilot, lambda: store(app) is not None, what="the store to open")
+    await wait_for(pilot, lambda: any(m.db_id == reply_id for m in messages(app)),
                    what="the other instance's conversation on screen")
-    message = next(m for m in app.pane.conversation.messages if m.db_id == reply_id)
-    view = await wait_for(pilot, lambda: (v := app.pane.view_for(message)) is not None and v.query(".footer") and v,
+    message = next(m for m in messages(app) if m.db_id == reply_id)
+    view = await wait_for(pilot, lambda: (v := view_for(app, message)) is not None and v.query(".footer") and v,
                           what="its view composed")
     return message, view
 
 
-def history_app(base_url: str, db: Path) -> ZoracApp:
+def history_app(sim: Any, db: Path) -> ZoracApp:
     """The real app continuing the last conversation in `db`."""
-    return ZoracApp(Settings(base_url=base_url), nvml_module=FakePynvml(), store_path=db, continue_last=True)
+    return make_app(sim, store_path=db, continue_last=True)
 
 
 # ------------------------------------------------------------------------------------------ store level
@@ -132,23 +151,27 @@ def test_a_killed_instance_holds_no_lock(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- app level
 async def test_a_reply_another_instance_streams_is_followed_not_marked_interrupted(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
-    # 80 checkpoints, 0.1 s apart: still streaming when this app shows it, however slowly the app starts
-    with other_instance(db, steps=80) as (child, reply_id), running_simulator(fast_config()) as sim:
-        app = history_app(sim.base_url, db)
+    # the other instance streams until told to finish: still streaming when this app shows it, however slowly
+    # the app starts
+    with other_instance(db, finish_on_input=True) as (child, reply_id), running_simulator() as sim:
+        app = history_app(sim, db)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            message, view = await app_showing(pilot, reply_id)
+            message, _view = await app_showing(pilot, reply_id)
             assert message.status is Status.STREAMING and stored_status(db, reply_id) == "streaming"
-            assert "streaming in another zorac-tui window" in widget_text(view.query_one(".footer"))
+            assert "streaming in another zorac-tui window" in footer_text(app, message)
             first_length = len(message.content)
             await wait_for(pilot, lambda: len(message.content) > first_length, what="the view following it")
+            child.stdin.write("finish\n")
+            child.stdin.flush()
             await wait_for(pilot, lambda: message.status is Status.COMPLETE, timeout=20, what="its final state")
-            gauge = app.query_one(ContextGauge)  # the whole reply counted: 2,000 words of the other instance's
-            await wait_for(pilot, lambda: gauge.budget is not None and gauge.budget.history > 2000,
+            tokens = message.stats.completion_tokens  # 25 a checkpoint, as the other instance counted them
+            assert message.content.endswith("The end.") and tokens == message.content.count("token ") >= 50
+            shown = gauge(app)  # the whole reply counted: every word of the other instance's
+            await wait_for(pilot, lambda: shown.budget is not None and shown.budget.history > tokens,
                            what="the gauge recounted")
-            assert message.content.endswith("The end.") and message.stats.completion_tokens == 2000
-            footer = widget_text(view.query_one(".footer"))
-            assert "another" not in footer and "2,000 tokens" in footer
-            assert "The end." in drawn_text(view.query_one(".body"))
+            footer = footer_text(app, message)
+            assert "another" not in footer and f"{tokens:,} tokens" in footer
+            await wait_for(pilot, lambda: "The end." in body_text(app, message), what="the whole reply drawn")
             assert not any("interrupted" in t for t in toasts(app))
         assert child.poll() is None  # it was alive all along
     assert stored_status(db, reply_id) == "complete"
@@ -158,16 +181,16 @@ async def test_a_reply_whose_instance_dies_is_marked_interrupted_while_this_one_
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(persist_flow, "STALE_AFTER", 1.0)  # instead of 10 s, to keep the test short
     db = tmp_path / "chats.sqlite3"
-    with other_instance(db) as (child, reply_id), running_simulator(fast_config()) as sim:
-        app = history_app(sim.base_url, db)
+    with other_instance(db) as (child, reply_id), running_simulator() as sim:
+        app = history_app(sim, db)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            message, view = await app_showing(pilot, reply_id)
+            message, _view = await app_showing(pilot, reply_id)
             assert message.status is Status.STREAMING
             os.kill(child.pid, signal.SIGKILL)
             child.wait(timeout=10)
             await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the notice")
             await wait_for(pilot, lambda: message.status is Status.INTERRUPTED, what="the view updated")
-            assert "interrupted" in widget_text(view.query_one(".footer"))
+            assert "interrupted" in footer_text(app, message)
     assert stored_status(db, reply_id) == "interrupted"
 
 
@@ -178,27 +201,25 @@ async def test_with_another_instance_running_a_long_dead_reply_is_still_marked_a
         store.add_message(conv, "user", "hi")
         dead = store.add_message(conv, "assistant", "cut", status="streaming")
     make_quiet(db, conv, 3600)
-    with InstanceLock(db) as lock, running_simulator(fast_config()) as sim:  # some other instance runs
+    with InstanceLock(db) as lock, running_simulator() as sim:  # some other instance runs
         assert lock.alone
-        app = history_app(sim.base_url, db)
+        app = history_app(sim, db)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the notice")
             assert stored_status(db, dead) == "interrupted"
             message, view = await app_showing(pilot, dead)
             assert message.status is Status.INTERRUPTED and isinstance(view, MessageView)
-            assert "interrupted" in widget_text(view.query_one(".footer"))
+            assert "interrupted" in footer_text(app, message)
 
 
 async def test_the_open_list_shows_conversations_another_instance_saves(tmp_path: Path) -> None:
-    from textual.widgets import OptionList
-
     db = tmp_path / "chats.sqlite3"
-    with running_simulator(fast_config()) as sim:
-        app = ZoracApp(Settings(base_url=sim.base_url), nvml_module=FakePynvml(), store_path=db)
+    with running_simulator() as sim:
+        app = make_app(sim, store_path=db)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.store is not None, what="the store to open")
+            await wait_for(pilot, lambda: store(app) is not None, what="the store to open")
             await pilot.press("ctrl+o")
-            options = app.query_one("#conv-options", OptionList)
+            options = list_options(app)
 
             def titles() -> list[str]:
                 return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
@@ -222,23 +243,22 @@ def seed_conversation(db: Path) -> int:
 async def test_a_conversation_open_in_two_windows_shows_what_the_other_one_adds(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     conv = seed_conversation(db)
-    with running_simulator(fast_config(reply_text="answered here")) as sim:
-        app = history_app(sim.base_url, db)
+    with running_simulator(reply_text="answered here") as sim:
+        app = history_app(sim, db)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            await wait_for(pilot, lambda: [m.content for m in app.pane.conversation.messages]
+            await wait_for(pilot, lambda: [m.content for m in messages(app)]
                            == ["first question", "first answer"], what="the shared conversation")
             with Store(db) as other:  # the other window asks and gets an answer in the same conversation
                 other.add_message(conv, "user", "asked in the other window")
                 other.add_message(conv, "assistant", "answered there")
-            await wait_for(pilot, lambda: [m.content for m in app.pane.conversation.messages][-2:]
+            await wait_for(pilot, lambda: [m.content for m in messages(app)][-2:]
                            == ["asked in the other window", "answered there"], what="the other window's turn")
-            assert app.pane.conversation.db_id == conv
-            await wait_for(pilot, lambda: len(app.pane.query(MessageView)) == 4, what="all four on screen")
-            app.query_one("#prompt").load_text("and here?")
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: not app.streaming and app.pane.conversation.messages[-1].content
+            assert conversation(app).db_id == conv
+            await wait_for(pilot, lambda: len(message_views(app)) == 4, what="all four on screen")
+            send(pilot, "and here?")
+            await wait_for(pilot, lambda: not is_streaming(app) and messages(app)[-1].content
                            == "answered here", what="this window's reply")
-            sent = [m["content"] for m in sim.simulator.requests[-1]["messages"] if m["role"] != "system"]
+            sent = [m["content"] for m in chat_requests(sim)[-1]["messages"] if m["role"] != "system"]
             assert sent == ["first question", "first answer", "asked in the other window", "answered there",
                             "and here?"]
     with Store(db) as store:
@@ -250,18 +270,18 @@ async def test_a_conversation_open_in_two_windows_shows_what_the_other_one_adds(
 async def test_a_conversation_deleted_in_another_window_is_saved_again_here(tmp_path: Path) -> None:
     db = tmp_path / "chats.sqlite3"
     conv = seed_conversation(db)
-    with running_simulator(fast_config()) as sim:
-        app = history_app(sim.base_url, db)
+    with running_simulator() as sim:
+        app = history_app(sim, db)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            await wait_for(pilot, lambda: app.pane.conversation.db_id == conv, what="the shared conversation")
+            await wait_for(pilot, lambda: conversation(app).db_id == conv, what="the shared conversation")
             with Store(db) as other:
                 other.delete(conv)
             await wait_for(pilot, lambda: any("deleted in another zorac-tui window" in t for t in toasts(app)),
                            what="the notice")
-            await app.from_store(lambda store: None)  # the writes queued before this one are done
-            assert [m.content for m in app.pane.conversation.messages] == ["first question", "first answer"]
-            again = app.pane.conversation.db_id
-            assert again is not None and all(m.db_id is not None for m in app.pane.conversation.messages)
+            await store_caught_up(app)  # the writes queued before this one are done
+            assert [m.content for m in messages(app)] == ["first question", "first answer"]
+            again = conversation(app).db_id
+            assert again is not None and all(m.db_id is not None for m in messages(app))
     with Store(db) as store:  # (SQLite may give the new row the deleted one's id)
         assert [m.content for m in store.load_messages(again)] == ["first question", "first answer"]
         assert [c.title for c in store.list_conversations()] == ["Shared chat"]

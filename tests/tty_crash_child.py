@@ -14,20 +14,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/: the driver and the fake GPU
 
-from zorac_tui.config import Settings
+from appdriver import client, make_app
+
 from zorac_tui.logs import setup_logging
-from zorac_tui.ui.app import ZoracApp
 
 
 def main() -> int:
     """Run the app until the injected exception stops it."""
     base_url, key = sys.argv[1], sys.argv[2]
     setup_logging([key])
-    app = ZoracApp(Settings(base_url=base_url, api_key=key), persist=False)
+    app = make_app(base_url, api_key=key, persist=False)
 
     async def crash_once_connected(pilot) -> None:
-        while app.client is None:
+        while client(app) is None:
             await pilot.pause(0.05)
 
         def boom() -> None:
