@@ -41,14 +41,15 @@ from zorac_tui.core.conversation import Conversation, Message, Status
 from zorac_tui.demo.process import SimulatorProcess
 from zorac_tui.demo.simulator import Faults, SimConfig, SimulatorThread  # noqa: F401 - Faults re-exported
 from zorac_tui.ui.app import ZoracApp
-from zorac_tui.ui.conversation import ConversationPane
 from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
-from zorac_tui.ui.messages import MessageView, NoticeView, StreamingReply, SummaryView
+from zorac_tui.ui.main_screen import MainScreen
 from zorac_tui.ui.prompt import PromptInput
 from zorac_tui.ui.server_panel import ServerPanel
 from zorac_tui.ui.sidebar import Sidebar
+from zorac_tui.ui.transcript import Transcript
+from zorac_tui.ui.transcript_blocks import Block, LiveBlock, MessageBlock
 
 FAST: dict[str, Any] = {"rate": 2000.0, "ttft": 0.01}
 SIZE = (120, 40)
@@ -176,7 +177,7 @@ async def store_ready(pilot: Pilot) -> ZoracApp:
 
 async def store_caught_up(app: ZoracApp) -> None:
     """Wait until every write queued on the store thread so far is done."""
-    await app.from_store(lambda db: None)
+    await from_store(app, lambda db: None)
 
 
 async def idle_budget(pilot: Pilot) -> None:
@@ -260,10 +261,11 @@ def settled_reply(app: ZoracApp, text: str) -> Message | None:
     reply = reply_after(app, text)
     if reply is None or reply.status is Status.STREAMING:
         return None
-    view = pane(app).view_for(reply)
-    if not isinstance(view, MessageView) or not view.size.area:  # mounted and laid out: drawn as shown
+    block = view_for(app, reply)
+    if not isinstance(block, MessageBlock) or isinstance(block, LiveBlock):
         return None
-    summarizing = any(v.message.role == "summary" for v in pane(app).query(StreamingReply))
+    live = pane(app).live
+    summarizing = live is not None and live.message.role == "summary"
     return None if is_streaming(app) and not summarizing else reply
 
 
@@ -288,14 +290,19 @@ async def wait_tokens(pilot: Pilot, count: int, timeout: float = 10.0) -> None:
 
 
 # ------------------------------------------------------------------------------- the app's state
-def pane(app: ZoracApp) -> ConversationPane:
-    """The conversation pane."""
-    return app.query_one(ConversationPane)
+def main_screen(app: ZoracApp) -> MainScreen:
+    """The main screen: layout, bindings, and the collaborators below it."""
+    return app.main
+
+
+def pane(app: ZoracApp) -> Transcript:
+    """The transcript: the conversation drawn as one Line API widget."""
+    return app.main.pane
 
 
 def conversation(app: ZoracApp) -> Conversation:
     """The conversation on screen."""
-    return pane(app).conversation
+    return app.main.conversation
 
 
 def messages(app: ZoracApp) -> list[Message]:
@@ -305,77 +312,84 @@ def messages(app: ZoracApp) -> list[Message]:
 
 def conversations(app: ZoracApp) -> list[Conversation]:
     """Every conversation shown in this run, oldest first."""
-    return app.conversations
+    return app.main.conversations
 
 
 def is_streaming(app: ZoracApp) -> bool:
     """Whether a reply or a summary is streaming."""
-    return app.streaming
+    return app.main.reply.streaming
+
+
+def connection(app: ZoracApp) -> Any:
+    """The server monitor's Connection (None until connected)."""
+    return app.main.server.connection
 
 
 def client(app: ZoracApp) -> Any:
     """The chat client (None until connected)."""
-    return app.client
+    return connection(app).client if connection(app) else None
 
 
 def counter(app: ZoracApp) -> Any:
     """The TokenCounter (None until connected)."""
-    return app.counter
+    return connection(app).counter if connection(app) else None
 
 
 def budget(app: ZoracApp) -> Any:
     """The last ContextBudget measured."""
-    return app.budget
+    return app.main.budget.budget
 
 
 def meter(app: ZoracApp) -> Any:
     """The ThroughputMeter of the reply streaming now, else None."""
-    return app.meter
+    return app.main.reply.meter
 
 
 def server_info(app: ZoracApp) -> Any:
     """The probed ServerInfo (None until connected)."""
-    return app.server
+    return connection(app).info if connection(app) else None
 
 
 def model(app: ZoracApp) -> str:
     """The model the app talks to."""
-    return app.model
+    return app.main.model
 
 
 def model_note(app: ZoracApp) -> str:
     """Why that model ("configured", "the only model served"…)."""
-    return app.model_note
+    return connection(app).model_note if connection(app) else "configured"
 
 
 def max_model_len(app: ZoracApp) -> int | None:
     """The served model's max_model_len as /v1/models said it."""
-    return app.max_model_len
+    c = connection(app)
+    return c.window if c is not None and c.window_source == "server" else None
 
 
 def window(app: ZoracApp) -> tuple[int, str]:
     """The context window the gauge uses and where it came from."""
-    return app.window
+    c = connection(app)
+    return (c.window, c.window_source) if c is not None else (app.settings.context_window, "configured")
 
 
 def settings(app: ZoracApp) -> Settings:
     """The app's settings."""
-    return app.settings
+    return app.main.settings
 
 
 def store(app: ZoracApp) -> Any:
     """The open Store, or None (not open yet, or it failed)."""
-    return app.store
+    return app.main.persistence.store
 
 
 def store_error(app: ZoracApp) -> str | None:
     """Why the store cannot be written, if it cannot."""
-    return app.store_error
+    return app.main.persistence.error
 
 
 def retry_after_summary(app: ZoracApp) -> bool:
     """Whether the failed reply is sent again once a summary makes room."""
-    return app.retry_after_summary
+    return app.main.budget.retry_after_summary
 
 
 def server_state(app: ZoracApp) -> str:
@@ -390,17 +404,19 @@ def pin_server_detail(app: ZoracApp, detail: str) -> None:
 
 async def from_store(app: ZoracApp, fn: Callable[..., Any], *args: Any) -> Any:
     """Run `fn(store, *args)` on the app's store thread; its result."""
-    return await app.from_store(fn, *args)
+    return await app.main.persistence.read(fn, *args)
 
 
 async def open_conversation(app: ZoracApp, conversation_id: int) -> None:
     """Open a stored conversation as the list would."""
-    await app.open_conversation(conversation_id)
+    loaded = await app.main.persistence.load(conversation_id)
+    if loaded is not None:
+        await app.main.show_conversation(loaded)
 
 
 def recount(app: ZoracApp) -> None:
     """Measure the context budget again."""
-    app.recount()
+    app.main.recount()
 
 
 def crash_error(app: ZoracApp) -> BaseException | None:
@@ -449,42 +465,42 @@ def list_filter(app: ZoracApp) -> Input:
     return app.query_one("#conv-filter", Input)
 
 
-def live_reply(app: ZoracApp) -> StreamingReply | None:
-    """The live reply (or summary) widget, if one is streaming."""
-    views = pane(app).query(StreamingReply)
-    return views.last() if views else None
+def live_reply(app: ZoracApp) -> LiveBlock | None:
+    """The live reply (or summary) block, if one is streaming."""
+    return pane(app).live
 
 
-def view_for(app: ZoracApp, message: Message) -> Widget | None:
-    """The widget showing `message` in the pane (live or settled), if it is mounted."""
-    return pane(app).view_for(message)
+def view_for(app: ZoracApp, message: Message) -> Block | None:
+    """The transcript block showing `message` (live or settled), if it is drawn."""
+    transcript = pane(app)
+    index = transcript._index_of(message)
+    return transcript.blocks[index] if index is not None else None
 
 
-def message_view(app: ZoracApp, message: Message) -> MessageView:
-    """The settled view of `message`."""
+def message_view(app: ZoracApp, message: Message) -> MessageBlock:
+    """The settled block of `message`."""
     view = view_for(app, message)
-    assert isinstance(view, MessageView), f"{message.role} message is not settled on screen: {view!r}"
+    assert isinstance(view, MessageBlock), f"{message.role} message is not settled on screen: {view!r}"
     return view
 
 
-def message_views(app: ZoracApp) -> list[MessageView]:
-    """The settled message views in the pane, top to bottom (archived ones inside a summary included)."""
-    return list(pane(app).query(MessageView))
+def message_views(app: ZoracApp) -> list[MessageBlock]:
+    """The settled message blocks in the transcript, top to bottom."""
+    return [b for b in pane(app).blocks if isinstance(b, MessageBlock)]
 
 
-def summary_view(app: ZoracApp) -> SummaryView | None:
-    """The summary block in the pane, if there is one."""
-    views = pane(app).query(SummaryView)
-    return views.first() if views else None
+def summary_view(app: ZoracApp) -> MessageBlock | None:
+    """The summary block in the transcript, if there is one."""
+    return next((b for b in message_views(app) if b.message.role == "summary"), None)
 
 
-def live_tail(live: StreamingReply) -> str:
+def live_tail(live: LiveBlock) -> str:
     """The part of a live reply still drawn again at each flush (the block that is still growing)."""
-    return live._settler.tail
+    return live.answer.settler.tail
 
 
 def shown(app: ZoracApp) -> list[str]:
-    """Contents of the settled messages mounted in the pane, top to bottom."""
+    """Contents of the settled messages drawn in the transcript, top to bottom."""
     return [v.message.content for v in message_views(app)]
 
 
@@ -543,26 +559,26 @@ def toasts(app: ZoracApp) -> list[str]:
 
 
 def notices(app: ZoracApp) -> list[str]:
-    """The texts of the one-line notices in the conversation pane, oldest first."""
-    return [plain_text(n) for n in pane(app).query(NoticeView)]
+    """The texts of the one-line notices in the transcript, oldest first."""
+    return pane(app).notices()
 
 
 def body_text(app: ZoracApp, message: Message) -> str:
-    """The rendered body of a settled message."""
-    return widget_text(message_view(app, message).query_one(".body"))
+    """The drawn body of a settled message (its rows, right-stripped)."""
+    message_view(app, message)
+    return "\n".join(row.rstrip() for row in pane(app).part_text(message, "body").splitlines())
 
 
 def footer_text(app: ZoracApp, message: Message) -> str:
     """The status line under a message (stats, cancelled, error), live or settled, unwrapped."""
-    view = view_for(app, message)
-    assert view is not None, f"{message.role} message is not on screen"
-    return plain_text(view.query_one(".footer"))
+    assert view_for(app, message) is not None, f"{message.role} message is not on screen"
+    return flat(pane(app).part_text(message, "footer"))
 
 
 def live_footer(app: ZoracApp) -> str:
     """The live reply's stats line, or "" when nothing streams."""
     live = live_reply(app)
-    return plain_text(live.query_one(".footer")) if live is not None and live.is_attached else ""
+    return flat(pane(app).part_text(live.message, "footer")) if live is not None else ""
 
 
 def header_text(app: ZoracApp) -> str:
@@ -588,6 +604,13 @@ def panel_text(app: ZoracApp, kind: type[Widget]) -> str:
 def server_panel_text(app: ZoracApp) -> str:
     """The sidebar's server panel as drawn, on one line."""
     return flat(widget_text(app.query_one(ServerPanel)).replace("│", " "))
+
+
+def answered_by(message: Message) -> str:
+    """Who answered, as the footer says it: the model without its org (and a named server)."""
+    model = (message.model or "").rsplit("/", 1)[-1]
+    named = message.server and "://" not in message.server
+    return f"{model} @ {message.server}" if named else model
 
 
 def user_texts(app: ZoracApp) -> list[str]:

@@ -25,7 +25,8 @@ from appdriver import (
     messages,
     model,
     notices,
-    plain_text,
+    pane,
+    press_now,
     prompt,
     retry_after_summary,
     running_simulator,
@@ -40,7 +41,6 @@ from appdriver import (
 
 from zorac_tui.core.tokens import Estimator
 from zorac_tui.server.probe import tokenize_messages
-from zorac_tui.ui.messages import MessageView
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa "
 
@@ -246,16 +246,20 @@ async def test_ctrl_s_summarizes_older_messages():
             assert budget(app).summary > 0
             assert prompt(app).text == ""
             view = summary_view(app)
-            titles = [plain_text(t) for t in view.query("CollapsibleTitle")]
-            assert any("Summary of 4 messages" in t for t in titles)
-            # The archive mounts its messages only when opened.
-            archive = view.query_one(".archive")
-            assert not archive.query(MessageView)
-            archive_title = archive.query_one("CollapsibleTitle")
-            archive_title.focus()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: len(archive.query(MessageView)) == 4, what="archived messages mounted")
-            assert [v.message for v in archive.query(MessageView)] == originals[:4]
+            drawn = pane(app).text_of(summary)
+            assert "▼ Summary of 4 messages" in drawn and "▶ Archived originals (4)" in drawn
+            # The archive is drawn only when unfolded (Enter on the summary, or a click on its row).
+            assert "Question 0" not in drawn
+            pane(app).focus()
+            await wait_for(pilot, lambda: pane(app).has_focus, what="the transcript focused")
+            while pane(app).cursor_message is not summary:
+                press_now(app, "up")
+                await wait_for(pilot, lambda: pane(app).cursor is not None, what="the cursor")
+            press_now(app, "enter")
+            await wait_for(pilot, lambda: view.folds.archive, what="the archive unfolded")
+            drawn = pane(app).text_of(summary)
+            assert all(original.content.splitlines()[0] in drawn for original in originals[:4])
+            assert "▼ Archived originals (4)" in drawn
             assert any("Summarized 4 messages" in n for n in notices(app))
 
 

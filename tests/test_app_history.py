@@ -57,10 +57,10 @@ from textual.widgets import Input
 
 from zorac_tui import cli
 from zorac_tui.store import Store
-from zorac_tui.ui import persist_flow
+from zorac_tui.ui import persistence as persist_flow
 from zorac_tui.ui.app import ZoracApp
-from zorac_tui.ui.conversation import INITIAL_TAIL
 from zorac_tui.ui.conversation_list import MAX_SHOWN, Confirm, ConversationList, TextPrompt
+from zorac_tui.ui.transcript import INITIAL_TAIL
 
 TESTS = Path(__file__).resolve().parent
 CRASH_CHILD = TESTS / "store_crash_child.py"

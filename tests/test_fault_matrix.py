@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 from appdriver import (
     SIZE,
+    answered_by,
     ask,
     budget,
     client,
@@ -182,7 +183,7 @@ async def test_server_killed_mid_reply_keeps_the_partial_reply() -> None:
             expected = (f"The connection to the server was lost mid-reply after {n} tokens — the partial "
                         "reply is kept · Ctrl+R retries")
             assert one_line(reply.error) == expected
-            assert footer(app, reply) == f"{reply.stats.line()} · {expected}"
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)} · {expected}"
             await nothing_lost(app, ["tell me everything"])
             await still_up(pilot)
 
@@ -228,7 +229,7 @@ async def test_a_60_s_stall_is_reported_after_the_stall_timeout() -> None:
                         "the partial reply is kept · Ctrl+R retries")
             assert reply.status is Status.ERROR and one_line(reply.error) == expected
             assert reply.content and reply.stats.completion_tokens == 3
-            assert footer(app, reply) == f"{reply.stats.line()} · {expected}"
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)} · {expected}"
             await nothing_lost(app, ["are you stuck?"])
             await still_up(pilot)
             sim.simulator.config.faults = Faults()
@@ -260,7 +261,7 @@ async def test_truncated_sse_keeps_the_partial_reply(cut: str) -> None:
                         " · Ctrl+R retries")
             assert reply.status is Status.ERROR and one_line(reply.error) == expected
             assert reply.content == "One two three four five"
-            assert footer(app, reply) == f"{reply.stats.line()} · {expected}"
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)} · {expected}"
             await nothing_lost(app, ["count to ten"])
             await still_up(pilot)
 
@@ -291,7 +292,7 @@ async def test_control_escape_and_nul_characters_never_reach_the_screen() -> Non
             assert no_control(screen)
             n = sim_tokens.count(nasty) + 1  # the simulator's count: every piece plus the end-of-sequence token
             assert reply.stats.completion_tokens == n
-            assert footer(app, reply) == reply.stats.line() and footer(app, reply).startswith(f"{n} tokens · ")
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)}" and footer(app, reply).startswith(f"{n} tokens · ")
             await nothing_lost(app, ["say something nasty"])
             await still_up(pilot)
 
@@ -311,7 +312,7 @@ async def test_invalid_utf8_in_a_reply_is_one_line_and_keeps_what_came_before() 
             expected = ("The server sent a chunk that is not valid UTF-8 after 1 token; the partial reply is kept"
                         " · Ctrl+R retries")
             assert one_line(reply.error) == expected
-            assert footer(app, reply) == f"{reply.stats.line()} · {expected}"
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)} · {expected}"
             await nothing_lost(app, ["mojibake?"])
             await still_up(pilot)
 
@@ -561,7 +562,7 @@ async def test_resize_to_40x12_while_streaming_and_back() -> None:
             await wait_for(pilot, lambda: app.size == SIZE and not app.screen.has_class("-narrow"), what="back")
             reply = await wait_reply(pilot, "stream while I resize")
             assert reply.status is Status.COMPLETE and reply.stats.completion_tokens == 900
-            assert footer(app, reply) == reply.stats.line() and footer(app, reply).startswith("900 tokens · ")
+            assert footer(app, reply) == f"{reply.stats.line()} · {answered_by(reply)}" and footer(app, reply).startswith("900 tokens · ")
             await nothing_lost(app, ["stream while I resize"])
             await still_up(pilot)
 

@@ -9,6 +9,7 @@ from appdriver import (
     ask,
     chat_requests,
     connected,
+    fast_config,
     footer_text,
     header_text,
     main_screen,
@@ -16,7 +17,6 @@ from appdriver import (
     notices,
     panel_text,
     running_simulator,
-    fast_config,
     wait_for,
 )
 

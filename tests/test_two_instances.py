@@ -45,7 +45,7 @@ from zorac_tui.store import Store
 from zorac_tui.store.instances import InstanceLock
 from zorac_tui.ui import persistence as persist_flow
 from zorac_tui.ui.app import ZoracApp
-from zorac_tui.ui.messages import MessageView
+from zorac_tui.ui.transcript_blocks import MessageBlock
 
 CHILD = Path(__file__).resolve().parent / "store_crash_child.py"
 
@@ -208,7 +208,7 @@ async def test_with_another_instance_running_a_long_dead_reply_is_still_marked_a
             await wait_for(pilot, lambda: any("interrupted" in t for t in toasts(app)), what="the notice")
             assert stored_status(db, dead) == "interrupted"
             message, view = await app_showing(pilot, dead)
-            assert message.status is Status.INTERRUPTED and isinstance(view, MessageView)
+            assert message.status is Status.INTERRUPTED and isinstance(view, MessageBlock)
             assert "interrupted" in footer_text(app, message)
 
 

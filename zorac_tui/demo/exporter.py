@@ -105,6 +105,10 @@ class GpuBox:
         self._last_at: float | None = None
         self._runner: web.AppRunner | None = None
 
+    def hide(self, index: int) -> None:
+        """Stop reporting GPU `index` (as an exporter does when a GPU falls off the bus)."""
+        self.hidden.add(index)
+
     def show(self, index: int) -> None:
         """Report GPU `index` again."""
         self.hidden.discard(index)

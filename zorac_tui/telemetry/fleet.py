@@ -51,8 +51,9 @@ def select_gpus(snapshot: TelemetrySnapshot, spec: str | Sequence[GpuRef] | None
                 serving_only: bool = False) -> TelemetrySnapshot:
     """The snapshot with only the GPUs the `gpus` setting names (all when empty), optionally only the server's.
 
-    `serving_only` keeps the GPUs the inference server uses; when no GPU says either way (an exporter
-    cannot tell), all are kept. Named GPUs the source does not report are listed in `note`.
+    `serving_only` keeps the GPUs the inference server uses; when none is known to (an exporter cannot
+    tell, or the server's processes were not found on any), all are kept. Named GPUs the source does not
+    report are listed in `note`.
     """
     refs = parse_gpu_spec(spec) if isinstance(spec, str) or spec is None else tuple(spec)
     gpus = list(snapshot.gpus)
@@ -63,7 +64,7 @@ def select_gpus(snapshot: TelemetrySnapshot, spec: str | Sequence[GpuRef] | None
         if absent and snapshot.gpus:
             said = f"gpus setting: {', '.join(absent)} not reported by {snapshot.source or 'the GPU source'}"
             note = f"{note} · {said}" if note else said
-    if serving_only and any(gpu.serving is not None for gpu in gpus):
+    if serving_only and any(gpu.serving for gpu in gpus):
         gpus = [gpu for gpu in gpus if gpu.serving]
     if len(gpus) == len(snapshot.gpus) and note == snapshot.note:
         return snapshot

@@ -70,7 +70,7 @@ class GpuPanel(SteadyStatic):
             return Text("sampling…", style="dim")
         width = max(10, (columns or 34) - 4)
         narrow = is_narrow(columns)
-        if snap.source and snap.source != "SIMULATED":
+        if snap.source and snap.source not in ("SIMULATED", "none"):
             text.append(ellipsize(snap.source, width + 2) + "\n", style="dim")
         if not snap.ok:
             text.append(snap.message or snap.status, style="yellow")
@@ -90,7 +90,10 @@ class GpuPanel(SteadyStatic):
     def render_fleet(self, gpus: tuple[GpuSample, ...], width: int, narrow: bool) -> Text:
         """Several GPUs: the total, then one line each (VRAM bar, util, power) — 8 fit the 80-column sidebar."""
         total = fleet_totals(gpus)
+        names = {short_name(g.name) for g in gpus}
         text = Text()
+        if len(names) == 1:  # a tensor-parallel box: the same card N times
+            text.append(ellipsize(f"{total.count}× {names.pop()}", width + 2) + "\n", style="bold")
         text.append(f"Σ {total.count} " if narrow else f"Σ {total.count} GPUs ", style="bold")
         text.append(f"{fmt_gb(total.memory_used)}/{fmt_gb(total.memory_total)} GiB")
         if total.memory_fraction is not None:

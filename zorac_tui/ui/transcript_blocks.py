@@ -182,18 +182,13 @@ class NoticeBlock(Block):
         return [blank(), *draw(text, ctx, "", width=ctx.width + 1)]
 
 
-class EarlierBlock(Block):
+class EarlierBlock(NoticeBlock):
     """The row above a long conversation's loaded tail: how many earlier messages are not drawn yet."""
 
     def __init__(self, count: int) -> None:
         """`count` earlier messages."""
-        super().__init__()
+        super().__init__(f"{count} earlier messages — scroll up to load")
         self.count = count
-
-    def draw(self, ctx: DrawContext) -> list[Line]:
-        """One dim row."""
-        text = Text(f"{self.count} earlier messages — scroll up to load", style=ctx.palette.notices["info"])
-        return [blank(), *draw(text, ctx, "", width=ctx.width + 1)]
 
 
 @dataclass
@@ -378,6 +373,11 @@ class LiveBlock(Block):
     def shown_text(self) -> str:
         """The answer text drawn so far."""
         return self.answer.settler.text
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """The answer's settled pieces, each drawn once."""
+        return self.answer.pieces
 
     def pull(self) -> bool:
         """Take the text added since the last look; True when there is something new to draw."""
