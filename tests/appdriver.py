@@ -500,8 +500,8 @@ def live_tail(live: LiveBlock) -> str:
 
 
 def shown(app: ZoracApp) -> list[str]:
-    """Contents of the settled messages drawn in the transcript, top to bottom."""
-    return [v.message.content for v in message_views(app)]
+    """Contents of the settled user and assistant messages drawn in the transcript, top to bottom."""
+    return [v.message.content for v in message_views(app) if v.message.role != "summary"]
 
 
 # ------------------------------------------------------------------------------------- what is shown

@@ -201,7 +201,7 @@ async def test_429_shows_the_servers_own_words_and_retry_works() -> None:
             expected = ("HTTP 429: Too many requests: 12 waiting, retry in 3 s — the server is busy; try again "
                         "in a moment · Ctrl+R retries")
             assert reply.status is Status.ERROR and one_line(reply.error) == expected
-            assert footer(app, reply) == expected
+            assert footer(app, reply) == f"{answered_by(reply)} · {expected}"
             await nothing_lost(app, ["busy?"])
             await still_up(pilot)
             sim.simulator.config.faults = Faults()
@@ -413,7 +413,7 @@ async def test_markup_looking_text_in_errors_titles_and_commands_stays_literal()
             sim.simulator.config.faults = Faults(http_status=500, http_body=body, once=True)
             failed = await ask(pilot, "and now?")
             expected = f"HTTP 500: boom {MARKUP} — server error; see the server's log · Ctrl+R retries"
-            assert one_line(failed.error) == expected and footer(app, failed) == expected
+            assert one_line(failed.error) == expected and footer(app, failed) == f"{answered_by(failed)} · {expected}"
             command = "/[/]"
             set_prompt(app, command)
             await pilot.press("enter")
