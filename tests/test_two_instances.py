@@ -93,8 +93,8 @@ async def app_showing(pilot: Any, reply_id: int) -> Any:
     await wait_for(pilot, lambda: any(m.db_id == reply_id for m in messages(app)),
                    what="the other instance's conversation on screen")
     message = next(m for m in messages(app) if m.db_id == reply_id)
-    view = await wait_for(pilot, lambda: (v := view_for(app, message)) is not None and v.query(".footer") and v,
-                          what="its view composed")
+    view = await wait_for(pilot, lambda: (v := view_for(app, message)) is not None and footer_text(app, message) and v,
+                          what="its block drawn")
     return message, view
 
 
