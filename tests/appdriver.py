@@ -106,7 +106,7 @@ def chat_requests(sim: SimulatorThread) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------- app
-def make_app(server: Any, *, nvml: Any = None, demo: bool = False, **options: Any) -> ZoracApp:
+def make_app(server: Any, /, *, nvml: Any = None, demo: bool = False, **options: Any) -> ZoracApp:
     """The real app on `server` (a base URL, or anything with a `base_url`); the GPU is a FakePynvml unless given.
 
     `options` are Settings fields and ZoracApp's own `store_path`, `persist`, `continue_last`,
@@ -611,6 +611,18 @@ def answered_by(message: Message) -> str:
     model = (message.model or "").rsplit("/", 1)[-1]
     named = message.server and "://" not in message.server
     return f"{model} @ {message.server}" if named else model
+
+
+def last_message(app: ZoracApp) -> Message | None:
+    """The last message of the conversation on screen, if any."""
+    return messages(app)[-1] if messages(app) else None
+
+
+def settled(app: ZoracApp, message: Message) -> Message | None:
+    """`message` once its reply ended and its block is drawn settled (not live), else None."""
+    block = view_for(app, message)
+    done = message.status is not Status.STREAMING and isinstance(block, MessageBlock)
+    return message if done and not isinstance(block, LiveBlock) else None
 
 
 def user_texts(app: ZoracApp) -> list[str]:

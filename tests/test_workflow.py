@@ -16,6 +16,7 @@ from appdriver import (
     fast_config,
     footer_text,
     from_store,
+    last_message,
     live_footer,
     main_screen,
     make_app,
@@ -26,6 +27,7 @@ from appdriver import (
     running_simulator,
     send,
     set_prompt,
+    settled,
     store_caught_up,
     store_ready,
     type_text,
@@ -89,8 +91,8 @@ async def test_regenerate_keeps_every_version_and_the_shown_one_is_sent(sim_fact
         await connected(pilot)
         first = await ask(pilot, "tell me")
         press_now(app, "ctrl+g")
-        second = await wait_for(pilot, lambda: (m := messages(app)[-1]) is not first and m.status is Status.COMPLETE
-                                and not main_screen(app).reply.streaming and m, what="the regenerated reply")
+        second = await wait_for(pilot, lambda: (m := last_message(app)) is not first and m is not None
+                                and settled(app, m), what="the regenerated reply, settled")
         assert second.versions == [first, second] and second.version_label == "2/2"
         assert "version 2/2" in footer_text(app, second)
         assert [m.role for m in messages(app)] == ["user", "assistant"]  # one reply shown, not two
@@ -119,8 +121,7 @@ async def test_editing_a_message_forks_a_new_conversation_and_leaves_the_origina
         original = conversation(app)
         pane(app).focus()
         await wait_for(pilot, lambda: pane(app).cursor_message is not None, what="a cursor")
-        for _ in range(2):  # from the last reply up to the second question
-            press_now(app, "up")
+        press_now(app, "up")  # from the last reply up to the second question
         await wait_for(pilot, lambda: (m := pane(app).cursor_message) is not None and m.content == "second question",
                        what="the cursor on the second question")
         press_now(app, "e")
@@ -143,15 +144,16 @@ async def test_editing_a_message_forks_a_new_conversation_and_leaves_the_origina
 
 
 async def test_the_conversation_list_searches_every_message_and_opens_at_the_match(sim_factory) -> None:
-    sim = sim_factory(reply_text="Plain words.")
+    sim = sim_factory(reply_text="Striped horses are zebras.")
     app = make_app(sim)
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         await store_ready(pilot)
-        await ask(pilot, "tell me about zebras")
+        await ask(pilot, "tell me about striped horses")
         first = conversation(app)
         press_now(app, "ctrl+n")
         await wait_for(pilot, lambda: conversation(app) is not first, what="a new conversation")
+        sim.simulator.config.reply_text = "Nothing about that animal."
         await ask(pilot, "something else")
         await store_caught_up(app)
         press_now(app, "ctrl+o")
@@ -163,8 +165,8 @@ async def test_the_conversation_list_searches_every_message_and_opens_at_the_mat
             options.highlighted or 0).prompt), what="a hit for 'zebr'")
         press_now(app, "enter")
         await wait_for(pilot, lambda: conversation(app).db_id == first.db_id, what="the matching conversation")
-        await wait_for(pilot, lambda: (m := pane(app).cursor_message) is not None and "zebras" in m.content,
-                       what="the cursor on the match")
+        await wait_for(pilot, lambda: (m := pane(app).cursor_message) is not None and "zebras" in m.content
+                       and pane(app).has_focus, what="the cursor on the matching reply")
 
 
 async def test_ctrl_t_copies_the_code_block_nearest_the_bottom_then_the_one_above(sim_factory) -> None:
@@ -206,8 +208,8 @@ async def test_sigterm_mid_reply_saves_it_interrupted_and_exits_0(sim_factory) -
     async with app.run_test(size=SIZE) as pilot:
         await connected(pilot)
         send(pilot, "long one")
-        reply = await wait_for(pilot, lambda: (m := messages(app)[-1]).role == "assistant" and m.db_id
-                               and len(m.content) > 20 and m, what="a reply under way and saved")
+        reply = await wait_for(pilot, lambda: (m := last_message(app)) is not None and m.role == "assistant"
+                               and m.db_id and len(m.content) > 20 and m, what="a reply under way and saved")
         app.stop_on_signal(signal.SIGTERM)
         await wait_for(pilot, lambda: app.return_code == 0, what="the app to exit")
     main_screen(app).persistence.close()

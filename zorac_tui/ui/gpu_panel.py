@@ -71,12 +71,15 @@ class GpuPanel(SteadyStatic):
         width = max(10, (columns or 34) - 4)
         narrow = is_narrow(columns)
         if snap.source and snap.source not in ("SIMULATED", "none"):
-            text.append(ellipsize(snap.source, width + 2) + "\n", style="dim")
+            source = snap.source
+            if len(source) > width + 2 and " on " in source:  # "dcgm-exporter on gpubox" over two lines
+                source = source.replace(" on ", "\non ", 1)
+            text.append("\n".join(ellipsize(line, width + 2) for line in source.split("\n")) + "\n", style="dim")
         if not snap.ok:
             text.append(snap.message or snap.status, style="yellow")
             if snap.gpus:
                 text.append("\n(last known figures below)\n", style="dim")
-        elif snap.note:
+        elif snap.note and not narrow:  # how the source was found: room for it only in the wide layout
             text.append(ellipsize(snap.note, width + 2) + "\n", style="dim")
         if len(snap.gpus) > 1:
             text.append_text(self.render_fleet(snap.gpus, width, narrow))
@@ -95,7 +98,10 @@ class GpuPanel(SteadyStatic):
         if len(names) == 1:  # a tensor-parallel box: the same card N times
             text.append(ellipsize(f"{total.count}× {names.pop()}", width + 2) + "\n", style="bold")
         text.append(f"Σ {total.count} " if narrow else f"Σ {total.count} GPUs ", style="bold")
-        text.append(f"{fmt_gb(total.memory_used)}/{fmt_gb(total.memory_total)} GiB")
+        if narrow and total.memory_used is not None and total.memory_total is not None:  # whole GiB: fits 20 cells
+            text.append(f"{total.memory_used / GIB:.0f}/{total.memory_total / GIB:.0f}G")
+        else:
+            text.append(f"{fmt_gb(total.memory_used)}/{fmt_gb(total.memory_total)} GiB")
         if total.memory_fraction is not None:
             text.append(f" {total.memory_fraction:.0%}")
         text.append("\nutil ", style="dim")
