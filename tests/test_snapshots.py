@@ -29,7 +29,6 @@ from appdriver import (
     prompt,
     recount,
     sidebar,
-    view_for,
     wait_for,
 )
 from fakes.fake_pynvml import FakePynvml, NVMLError_LibraryNotFound
@@ -59,7 +58,7 @@ async def after_one_reply(pilot) -> None:
     await idle_budget(pilot)
     pin_server_detail(app, "vllm 0.32.0 · http://127.0.0.1:8000/v1")
     reply.stats = replace(reply.stats, decode_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
-    view_for(app, reply).refresh_message()
+    pane(app).refresh_message(reply)
     throughput = panel(app, ThroughputPanel)
     throughput.last = replace(throughput.last, average_tok_s=PINNED_TOK_S, ttft_s=PINNED_TTFT)
     throughput.history = deque([PINNED_TOK_S], maxlen=throughput.history.maxlen)
