@@ -72,10 +72,10 @@ def git(*args: str) -> str:
 
 
 def variants(args: argparse.Namespace, scratch: Path) -> list[Variant]:
-    """This working tree, then each --ref (extracted with git archive) and --app-path."""
+    """This working tree (labelled with the last commit that changed zorac_tui), each --ref, each --app-path."""
     try:
         dirty = "+changes" if git("status", "--porcelain", "zorac_tui") else ""
-        found = [Variant(f"this ({git('rev-parse', '--short', 'HEAD')}{dirty})", ROOT)]
+        found = [Variant(f"this ({git('log', '-1', '--format=%h', '--', 'zorac_tui')}{dirty})", ROOT)]
     except (subprocess.CalledProcessError, FileNotFoundError):
         found = [Variant("this", ROOT)]
     for ref in args.ref:
@@ -89,7 +89,8 @@ def variants(args: argparse.Namespace, scratch: Path) -> list[Variant]:
     found += [Variant(Path(p).resolve().name, Path(p).resolve()) for p in args.app_path]
     for v in found:
         out = subprocess.run([sys.executable, "-c", "import zorac_tui; print(zorac_tui.__file__)"],
-                             env={**os.environ, "PYTHONPATH": str(v.path)}, capture_output=True, text=True)
+                             env={**os.environ, "PYTHONPATH": str(v.path)}, capture_output=True, text=True,
+                             cwd=scratch)  # not the repository root: "-c" puts the working directory first
         if not out.stdout.strip().startswith(str(v.path)):
             raise SystemExit(f"terminal: {v.label}: zorac_tui does not import from {v.path}: "
                              f"{(out.stdout + out.stderr).strip()[-300:]}")

@@ -142,6 +142,10 @@ class FlushTimer:
         if self.cls is not None:
             setattr(self.cls, self.method, self.original)
 
+    def count(self, t0: float, t1: float) -> int:
+        """Calls that started between t0 and t1."""
+        return sum(t0 <= start <= t1 for start, _ in self.calls)
+
     def mean_ms(self, t0: float, t1: float) -> float | None:
         """Mean milliseconds per call that started between t0 and t1."""
         inside = [took for start, took in self.calls if t0 <= start <= t1]
@@ -213,7 +217,7 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
 
 
 def flush_costs(meter: LoopMeter, flushes: FlushTimer, chars: int, tokens: int) -> dict:
-    """Per-token cost in the first and the last WINDOW tokens (windows cut by the reply's received text)."""
+    """Cost per flush and per token in the first and the last WINDOW tokens (cut by the reply's received text)."""
     if meter.samples[-1][4] < chars:
         return {"flush_note": "the reply's text did not grow while it streamed: no windows"}
     size = min(WINDOW, tokens)
@@ -224,9 +228,12 @@ def flush_costs(meter: LoopMeter, flushes: FlushTimer, chars: int, tokens: int) 
     out: dict[str, Any] = {"longest_busy_ms": meter.window(at(0), len(meter.samples) - 1)["longest"] * 1000}
     for name, (lo, hi) in {"first": (0, size), "last": (tokens - size, tokens)}.items():
         w = meter.window(at(lo), at(hi))
-        out[f"{name}_window_s"] = w["t1"] - w["t0"]
+        count = flushes.count(w["t0"], w["t1"])
+        out[f"{name}_window_s"], out[f"{name}_flushes"] = w["t1"] - w["t0"], count
+        out[f"{name}_busy_pct"] = 100 * w["busy"] / max(1e-9, w["t1"] - w["t0"])
         for key in ("busy", "loop_cpu", "cpu"):
             out[f"{name}_{key}_ms_per_1000"] = w[key] / size * 1000 * 1000
+            out[f"{name}_{key}_ms_per_flush"] = w[key] / count * 1000 if count else None
         out[f"{name}_flush_ms"] = flushes.mean_ms(w["t0"], w["t1"])
     out["cpu_ms_per_1000"] = [round(meter.window(at(i), at(i + WINDOW))["cpu"] * 1000, 1)
                               for i in range(0, tokens - WINDOW + 1, WINDOW)]
