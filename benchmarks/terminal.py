@@ -150,10 +150,10 @@ def cells(args: argparse.Namespace) -> list[dict]:
     return [{"messages": m, "tokens": n, "rate": r} for m in args.messages for n in args.tokens for r in args.rates]
 
 
-def estimate_s(matrix: list[dict], runners: list[str], n_variants: int, retries_hint: float = 1.15) -> float:
+def estimate_s(matrix: list[dict], runners: list[str], runs: int, retries_hint: float = 1.15) -> float:
     """Rough wall time of the whole run."""
     per = sum(c["tokens"] / c["rate"] + SETUP_S[r] + (2 if c["messages"] else 0) for c in matrix for r in runners)
-    return per * n_variants * retries_hint
+    return per * runs * retries_hint
 
 
 def default_tuibench() -> Path:
@@ -180,6 +180,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--app-path", action="append", default=[], help="also measure the zorac_tui in this folder")
     p.add_argument("--json", help="write every run and the summary here")
     p.add_argument("--echo-tries", type=int, default=40, help="words typed while a reply streams (tmux)")
+    p.add_argument("--repeats", type=int, default=1, help="runs of each cell and runner (targets use medians)")
     p.add_argument("--retries", type=int, default=1, help="reruns of a disturbed run")
     p.add_argument("--max-other", type=float, default=50.0, help="other processes' %% of a core that disturbs")
     p.add_argument("--quiet-below", type=float, default=60.0, help="wait for the machine below this %% of a core")
@@ -208,15 +209,17 @@ def main(argv: list[str] | None = None) -> int:
         checkouts = variants(args, scratch)
         matrix = cells(args)
         header = terminal_report.machine(args, [v.label for v in checkouts])
-        print(terminal_report.describe(header, estimate_s(matrix, args.runners, len(checkouts))), flush=True)
+        runs = len(checkouts) * args.repeats
+        print(terminal_report.describe(header, estimate_s(matrix, args.runners, runs)), flush=True)
         started = time.monotonic()
         for i, cell in enumerate(matrix):
             for j, runner in enumerate(args.runners):
-                order = checkouts if (i + j) % 2 == 0 else checkouts[::-1]
-                for variant in order:
-                    row = measured(runner, cell, variant, args, tb, outdir)
-                    rows.append(row)
-                    print("  " + terminal_report.progress_line(row), file=sys.stderr, flush=True)
+                for k in range(args.repeats):
+                    order = checkouts if (i + j + k) % 2 == 0 else checkouts[::-1]
+                    for variant in order:
+                        row = measured(runner, cell, variant, args, tb, outdir)
+                        rows.append(row)
+                        print("  " + terminal_report.progress_line(row), file=sys.stderr, flush=True)
         header["duration_s"] = time.monotonic() - started
     except KeyboardInterrupt:
         print("terminal: interrupted — the runs so far:", file=sys.stderr)

@@ -16,7 +16,7 @@ needs nothing from the renderer, so it measures the old and the new one alike.
 
 Flush cost, inside: the live reply's draw method is wrapped at class level (by default
 zorac_tui.ui.messages:StreamingReply.flush, found by live_reply_class(); --flush-hook names another) and
-its mean time per call in each window is reported too. It is the draw call alone, not the frame it
+its mean CPU time per call in each window is reported too. It is the draw call alone, not the frame it
 causes; when the class or method is gone the figure is "—" with a note, and the rest still runs.
 
 Also: lag (the simulator writing the last token → the reply settled, i.e. streaming over, and the screen
@@ -113,7 +113,7 @@ def live_reply_class(spec: str = FLUSH_HOOK) -> tuple[type, str]:
 
 
 class FlushTimer:
-    """Wraps the live reply's draw method at class level and records (start, seconds) per call."""
+    """Wraps the live reply's draw method at class level and records (start, loop-thread CPU seconds) per call."""
 
     def __init__(self, spec: str) -> None:
         """Wrap it, or note why not."""
@@ -129,11 +129,11 @@ class FlushTimer:
         calls = self.calls
 
         def timed(widget: Any, *args: Any, **kwargs: Any) -> Any:
-            start = CLOCK()
+            start, cpu = CLOCK(), time.thread_time()  # CPU, not wall: a busy machine preempts the loop
             try:
                 return original(widget, *args, **kwargs)
             finally:
-                calls.append((start, CLOCK() - start))
+                calls.append((start, time.thread_time() - cpu))
 
         setattr(self.cls, self.method, timed)
 
@@ -147,7 +147,7 @@ class FlushTimer:
         return sum(t0 <= start <= t1 for start, _ in self.calls)
 
     def mean_ms(self, t0: float, t1: float) -> float | None:
-        """Mean milliseconds per call that started between t0 and t1."""
+        """Mean CPU milliseconds per call that started between t0 and t1."""
         inside = [took for start, took in self.calls if t0 <= start <= t1]
         return sum(inside) / len(inside) * 1000 if inside else None
 
@@ -235,8 +235,10 @@ def flush_costs(meter: LoopMeter, flushes: FlushTimer, chars: int, tokens: int) 
             out[f"{name}_{key}_ms_per_1000"] = w[key] / size * 1000 * 1000
             out[f"{name}_{key}_ms_per_flush"] = w[key] / count * 1000 if count else None
         out[f"{name}_flush_ms"] = flushes.mean_ms(w["t0"], w["t1"])
-    out["cpu_ms_per_1000"] = [round(meter.window(at(i), at(i + WINDOW))["cpu"] * 1000, 1)
-                              for i in range(0, tokens - WINDOW + 1, WINDOW)]
+    profile = [meter.window(at(i), at(i + WINDOW)) for i in range(0, tokens - WINDOW + 1, WINDOW)]
+    out["cpu_ms_per_1000"] = [round(w["cpu"] * 1000, 1) for w in profile]
+    out["cpu_ms_per_flush_by_1000"] = [round(w["cpu"] / n * 1000, 2) if (n := flushes.count(w["t0"], w["t1"]))
+                                       else None for w in profile]
     return out
 
 

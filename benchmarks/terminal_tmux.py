@@ -243,7 +243,7 @@ class TmuxRun:
             self.stream_words += 1
             edit = self.stream_words % EDIT_EVERY == 0 and now < finish_from - NO_EDIT_BEFORE_FINISH
             if typist.type_word("stream", screen, edit=edit):
-                self.next_key = now + self.stream_gap
+                self.next_key = min(now + self.stream_gap, finish_from)
                 return True
             self.stream_words -= 1
         return False
