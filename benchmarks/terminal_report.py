@@ -170,9 +170,9 @@ def verdicts(rows: list[dict], variant: str) -> list[str]:
         spec = ".2f" if key == "flush_ratio" else ".0f"
         every = ", ".join(f"{f['runner']} {f['tokens'] / 1000:g}k@{f['rate']:g}/{f['messages']}: {num(f[key], spec)}"
                           f"{'*' if f.get('noisy') else ''}{'!' if f.get('saturated') else ''}" for f in got)
+        where = f"{worst['runner']}, {worst['tokens']:,} tokens at {worst['rate']:,.0f} tok/s, {worst['messages']} msgs"
         lines.append(f"  {name}: {'met' if worst[key] <= limit else 'MISSED'} — worst {num(worst[key], spec)} "
-                     f"({worst['runner']}, {worst['tokens']:,} tokens at {worst['rate']:,.0f} tok/s, {worst['messages']} msgs)"
-                     f"\n      all (runner tokens@tok/s/messages): {every}")
+                     f"({where})\n      all (runner tokens@tok/s/messages): {every}")
     return lines
 
 
