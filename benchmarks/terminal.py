@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,7 +152,7 @@ def cells(args: argparse.Namespace) -> list[dict]:
 
 
 def estimate_s(matrix: list[dict], runners: list[str], runs: int, retries_hint: float = 1.15) -> float:
-    """Rough wall time of the whole run."""
+    """Rough wall time of the whole run on a quiet machine."""
     per = sum(c["tokens"] / c["rate"] + SETUP_S[r] + (2 if c["messages"] else 0) for c in matrix for r in runners)
     return per * runs * retries_hint
 
@@ -197,9 +198,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def stop(signum: int, frame: Any) -> None:
+    """SIGTERM: stop like Ctrl+C (the run in progress cleans up; the runs so far are reported)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the matrix and print the table."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, stop)  # a run in the background ignores Ctrl+C's SIGINT: end it cleanly
     tb = terminal_tmux.load_tuibench(args.tuibench.resolve()) if "tmux" in args.runners else None
     scratch = Path(tempfile.mkdtemp(prefix="zorac-terminal-bench-"))
     outdir = args.outdir or scratch

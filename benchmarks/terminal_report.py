@@ -217,7 +217,8 @@ def describe(header: dict, estimate_s: float) -> str:
     return (f"terminal: {header['date']}, {header['cpus']} CPUs, {header['platform']}, Python {header['python']}, "
             f"Textual {header['textual']}, {header['tmux']}, terminal {header['terminal']}; load average "
             f"{header['load_at_start'][0]:.2f}\n  checkouts: {', '.join(header['checkouts'])}\n"
-            f"  about {estimate_s / 60:.0f} minutes (more when it waits for a quiet machine)")
+            f"  about {estimate_s / 60:.0f} minutes on a quiet machine; up to about 2.5× that on a busy one "
+            f"(waits for quiet, reruns)")
 
 
 def progress_line(row: dict) -> str:
