@@ -19,9 +19,10 @@ zorac_tui.ui.messages:StreamingReply.flush, found by live_reply_class(); --flush
 its mean CPU time per call in each window is reported too. It is the draw call alone, not the frame it
 causes; when the class or method is gone the figure is "—" with a note, and the rest still runs.
 
-Also: lag (the simulator writing the last token → the reply settled, i.e. streaming over, and the screen
-refreshed after it), the app's CPU (all its threads) over Enter → settled, the longest busy stretch (how
-long a key could have waited), and the machine's load meanwhile.
+Also: lag (the simulator writing the last token → the end of the first flush() that started with the whole
+text received: drawn; the frame follows within a refresh; needs the hook), settled lag (→ streaming over,
+the finished view mounted and the screen refreshed after it; no hook), the app's CPU (all its threads)
+over Enter → settled, the longest busy stretch (how long a key could have waited), and the machine's load.
 """
 
 from __future__ import annotations
@@ -113,11 +114,13 @@ def live_reply_class(spec: str = FLUSH_HOOK) -> tuple[type, str]:
 
 
 class FlushTimer:
-    """Wraps the live reply's draw method at class level and records (start, loop-thread CPU seconds) per call."""
+    """Wraps the live reply's draw method at class level; per call: start, loop-thread CPU seconds, the reply's
+    received characters when it started, and when the screen refresh after it was done."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, progress: Callable[[], int]) -> None:
         """Wrap it, or note why not."""
-        self.calls: list[tuple[float, float]] = []
+        self.calls: list[tuple[float, float, int]] = []
+        self.painted: dict[int, float] = {}  # call index → the refresh after it done
         self.note = ""
         self.cls: type | None = None
         try:
@@ -126,16 +129,23 @@ class FlushTimer:
             self.note = str(exc)
             return
         self.original = original = getattr(self.cls, self.method)
-        calls = self.calls
+        calls, painted = self.calls, self.painted
 
         def timed(widget: Any, *args: Any, **kwargs: Any) -> Any:
-            start, cpu = CLOCK(), time.thread_time()  # CPU, not wall: a busy machine preempts the loop
+            start, cpu, chars = CLOCK(), time.thread_time(), progress()  # CPU: a busy machine preempts the loop
             try:
                 return original(widget, *args, **kwargs)
             finally:
-                calls.append((start, time.thread_time() - cpu))
+                calls.append((start, time.thread_time() - cpu, chars))
+                index = len(calls) - 1
+                widget.app.call_after_refresh(lambda: painted.__setitem__(index, CLOCK()))
 
         setattr(self.cls, self.method, timed)
+
+    def painted_at(self, chars: int) -> float | None:
+        """When the refresh after the first call that started with `chars` characters received was done."""
+        index = next((i for i, call in enumerate(self.calls) if call[2] >= chars), None)
+        return None if index is None else self.painted.get(index)
 
     def stop(self) -> None:
         """Unwrap."""
@@ -144,11 +154,11 @@ class FlushTimer:
 
     def count(self, t0: float, t1: float) -> int:
         """Calls that started between t0 and t1."""
-        return sum(t0 <= start <= t1 for start, _ in self.calls)
+        return sum(t0 <= call[0] <= t1 for call in self.calls)
 
     def mean_ms(self, t0: float, t1: float) -> float | None:
         """Mean CPU milliseconds per call that started between t0 and t1."""
-        inside = [took for start, took in self.calls if t0 <= start <= t1]
+        inside = [call[1] for call in self.calls if t0 <= call[0] <= t1]
         return sum(inside) / len(inside) * 1000 if inside else None
 
 
@@ -188,7 +198,7 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
     def progress() -> int:
         return len(conversation.messages[-1].content) if len(conversation.messages) > count + 1 else 0
 
-    meter, flushes = LoopMeter(asyncio.get_running_loop(), progress), FlushTimer(flush_hook)
+    meter, flushes = LoopMeter(asyncio.get_running_loop(), progress), FlushTimer(flush_hook, progress)
     app.query_one(PromptInput).load_text(PROMPT)
     cpu0, ticks0, sim0 = time.process_time(), machine_ticks(), proc_cpu_s(sim.proc.pid)
     sent = CLOCK()
@@ -209,7 +219,9 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
     server, wall = sim.last_reply(), done - sent
     machine = 100 * (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]) * os.cpu_count()
     reply = conversation.messages[-1]
-    result = {"lag_ms": (done - server["last"]) * 1000, "cpu_pct": 100 * cpu / wall, "wall_s": wall,
+    drawn = flushes.painted_at(len(reply.content))
+    result = {"lag_ms": (drawn - server["last"]) * 1000 if drawn else None,
+              "settled_lag_ms": (done - server["last"]) * 1000, "cpu_pct": 100 * cpu / wall, "wall_s": wall,
               "machine_pct": machine, "other_pct": machine - 100 * cpu / wall - 100 * (sim1 - sim0) / wall,
               "flush_note": flushes.note, "tokens_seen": reply.stats.completion_tokens if reply.stats else None}
     result.update(flush_costs(meter, flushes, len(reply.content), tokens))
