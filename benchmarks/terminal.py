@@ -129,14 +129,17 @@ def measured(runner: str, cell: dict, variant: Variant, args: argparse.Namespace
     attempts = []
     for attempt in range(args.retries + 1):
         busy, waited = wait_quiet(args.quiet_below, args.wait_max)
-        result = run_once(runner, cell, variant, args, tb, outdir)
+        try:
+            result = run_once(runner, cell, variant, args, tb, outdir)
+        except Exception as exc:  # one broken run must not end the whole matrix
+            result = {"error": f"{type(exc).__name__}: {exc}"}
         result.update(cell, runner=runner, variant=variant.label, attempt=attempt + 1, busy_before_pct=busy,
                       waited_s=waited, at=time.strftime("%H:%M:%S"))
         attempts.append(result)
         other = result.get("other_pct")
         if "error" not in result and (other is None or other <= args.max_other):
             break
-        why = result.get("error", f"other processes used {other:.0f}% of a core")
+        why = str(result.get("error") or f"other processes used {other or 0:.0f}% of a core")
         print(f"    {runner} {variant.label}: {why.splitlines()[-1][:160]} — "
               f"{'again' if attempt < args.retries else 'keeping the quietest'}", file=sys.stderr)
     ok = [r for r in attempts if "error" not in r] or attempts

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -90,7 +91,8 @@ class TmuxRun:
                 self.watch()
                 self.figures()
         except Exception as exc:  # report and go on with the next run
-            self.res["error"] = f"{type(exc).__name__}: {exc}"
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.res["error"] = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
         finally:
             self.close()
         return self.res

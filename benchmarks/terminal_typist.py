@@ -117,13 +117,13 @@ class Typist:
             self.erase()
 
     def erase(self) -> None:
-        """Backspace over the words typed since the last erase (a few more: a garbled edit may have left some)."""
-        count = sum(len(w["word"]) for w in self.on_prompt)
+        """Backspace over the words typed since the last erase that are on the prompt: shown ones and garbled
+        edits (as long as the word), not lost ones — a Backspace too many could reach the app with the next word."""
+        count = sum(len(w["word"]) for w in self.on_prompt if w["latency"] is not None or w.get("garbled"))
         self.erasing = [w["word"] for w in self.on_prompt if w["latency"] is not None]
-        garbled = any(w["lost"] for w in self.on_prompt)
         self.on_prompt.clear()
         if count:
-            self.ctl.send_keys(*(["BSpace"] * (count + (4 if garbled else 0))))
+            self.ctl.send_keys(*(["BSpace"] * count))
 
     def wait_erased(self, poll: float) -> None:
         """Until the last erase shows (at most ECHO_TIMEOUT s)."""
