@@ -42,6 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_probe  # noqa: E402  (the app's state, for this tree and an older one)
+
 SIZES = (100, 1_000, 5_000)
 LIST_COUNT = 10_000
 SIZE = (120, 40)
@@ -145,15 +148,28 @@ def make_app(db: Path, base_url: str):
     return ZoracApp(settings, demo=True, store_path=db)
 
 
+async def open_conversation(app, conversation_id: int) -> None:
+    """Open a stored conversation as the list does (in this tree or an older one)."""
+    if not app_probe.is_new(app):
+        await app.open_conversation(conversation_id)
+        return
+    loaded = await app.main.persistence.load(conversation_id)
+    if loaded is not None:
+        await app.main.show_conversation(loaded)
+
+
 async def ready(pilot) -> None:
     """Store open, server connected, first gauge count done, then idle."""
     app = pilot.app
     deadline = time.monotonic() + 30
-    while not (app.store is not None and app.client is not None and app.budget is not None):
+    while not (app_probe.store(app) is not None and app_probe.connected(app) and app_probe.budget(app) is not None):
         if time.monotonic() > deadline:
             raise RuntimeError("the app did not get ready within 30 s")
         await asyncio.sleep(0.02)
-    await app.from_store(lambda store: None)
+    if app_probe.is_new(app):
+        await app.main.persistence.read(lambda store: None)
+    else:
+        await app.from_store(lambda store: None)
     await pilot.pause()
 
 
@@ -161,7 +177,6 @@ async def open_case(db: Path, conv_id: int, n: int, repeats: int) -> dict:
     """Open an n-message conversation `repeats` times; timings and RSS."""
     from zorac_tui.demo.simulator import SimConfig, SimulatorThread
     from zorac_tui.ui.gauge import ContextGauge
-    from zorac_tui.ui.messages import MessageView
 
     last_text = text_for(n - 1)[1]
     sim = SimulatorThread(SimConfig(rate=2000.0, ttft=0.01))
@@ -177,33 +192,32 @@ async def open_case(db: Path, conv_id: int, n: int, repeats: int) -> dict:
 
             for _ in range(repeats):
                 gauge = app.query_one(ContextGauge)
-                while counting() or app.budget is None or app.budget.history:  # the empty conversation counted
+                while counting() or app_probe.budget(app) is None or app_probe.budget(app).history:  # empty counted
                     await asyncio.sleep(0.005)
                 t0 = time.perf_counter()
-                await app.open_conversation(conv_id)
+                await open_conversation(app, conv_id)
                 t_call = time.perf_counter()
 
                 def shown() -> bool:
-                    views = app.pane.query(MessageView)
-                    if not views:
-                        return False
-                    last = views.last()
-                    return (last.message.content == last_text and last.region.height > 0
-                            and app.pane.scroll_y == app.pane.max_scroll_y)
+                    pane = app_probe.pane(app)
+                    shown_messages = app_probe.messages(app)
+                    return (bool(shown_messages) and shown_messages[-1].content == last_text
+                            and app_probe.drawn_messages(app) > 0 and pane.scroll_y == pane.max_scroll_y
+                            and pane.max_scroll_y > 0)
 
                 while not shown():
                     await asyncio.sleep(0.002)
                 t_shown = time.perf_counter()
-                while counting() or not app.budget.history:  # the gauge shows the reopened history
+                while counting() or not app_probe.budget(app).history:  # the gauge shows the reopened history
                     await asyncio.sleep(0.002)
                 t_gauge = time.perf_counter()
                 await pilot.pause()
                 t_idle = time.perf_counter()
-                mounted = len(app.pane.query(MessageView))
+                mounted = app_probe.drawn_messages(app)
                 runs.append({"call_s": t_call - t0, "shown_s": t_shown - t0, "idle_s": t_idle - t0,
                              "gauge_s": t_gauge - t0, "mounted": mounted, "gauge_text": gauge.render_text().plain})
                 rss_after = vm_rss_mib()
-                await app.action_new_conversation()
+                await (app.main if app_probe.is_new(app) else app).action_new_conversation()
                 await pilot.pause()
             return {"case": "open", "messages": n, "rss_before_mib": rss_before, "rss_after_mib": rss_after,
                     "peak_rss_mib": peak_rss_mib(), "runs": runs}

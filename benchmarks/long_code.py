@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_probe
 
 CLOCK = time.perf_counter
 
@@ -32,25 +38,26 @@ async def measure(lines: int, rate: float) -> dict:
     from zorac_tui.config import Settings
     from zorac_tui.demo.process import SimulatorProcess
     from zorac_tui.demo.simulator import SimConfig
-    from zorac_tui.ui import messages
     from zorac_tui.ui.app import ZoracApp
     from zorac_tui.ui.prompt import PromptInput
 
     sim = SimulatorProcess(SimConfig(reply_text=code_reply(lines), rate=rate, ttft=0.05, max_model_len=200_000))
     sim.start()
     flushes: list[float] = []
-    original = messages.StreamingReply.flush
+    module_name, _, attribute = app_probe.live_flush_hook().partition(":")
+    cls = getattr(importlib.import_module(module_name), attribute.split(".")[0])
+    original = cls.flush
 
     def flush(self) -> None:
         start = CLOCK()
         original(self)
         flushes.append(CLOCK() - start)
 
-    messages.StreamingReply.flush = flush
+    cls.flush = flush
     try:
         app = ZoracApp(Settings(base_url=sim.base_url, max_tokens=150_000, auto_summarize=False))
         async with app.run_test(size=(120, 40)) as pilot:
-            while app.client is None or app.counter is None:
+            while not app_probe.connected(app):
                 await asyncio.sleep(0.05)
             stalls: list[float] = []
             done = asyncio.Event()
@@ -63,16 +70,16 @@ async def measure(lines: int, rate: float) -> dict:
 
             task = asyncio.create_task(probe())
             app.query_one(PromptInput).load_text("write it")
-            count = len(app.pane.conversation.messages)
+            count = len(app_probe.messages(app))
             start = CLOCK()
             await pilot.press("enter")
-            while len(app.pane.conversation.messages) < count + 2 or app.streaming:
+            while len(app_probe.messages(app)) < count + 2 or app_probe.streaming(app):
                 await asyncio.sleep(0.05)
             total = CLOCK() - start
             done.set()
             await task
     finally:
-        messages.StreamingReply.flush = original
+        cls.flush = original
         sim.stop()
     flushes.sort()
     stalls.sort()

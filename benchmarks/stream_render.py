@@ -57,7 +57,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_probe
 
 RATES = (60.0, 500.0, 2000.0)
 TOKENS = 2000
@@ -177,7 +181,6 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
     from zorac_tui.ui.prompt import PromptInput
 
     prompt = app.query_one(PromptInput)
-    pane = app.pane
     loop_done = asyncio.Event()
     settled = asyncio.Event()
     t: dict[str, float] = {}
@@ -192,25 +195,14 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
         store.append((CLOCK(), value))
 
     # Hooks on instances only; each records a time and queues one after-refresh callback.
-    original_start, original_settle, original_edit = pane.start_reply, pane.settle_reply, prompt.edit
+    original_edit = prompt.edit
 
-    async def start_reply(*args: Any, **kwargs: Any) -> Any:
-        live = await original_start(*args, **kwargs)
-        original_flush = live.flush
+    def flushed(n: int) -> None:
+        written[0] = n
+        appends.append((CLOCK(), n))
+        app.call_after_refresh(after_refresh, painted, n)
 
-        def flush() -> None:
-            original_flush()
-            n = len(live.shown_text)
-            if n != written[0]:
-                written[0] = n
-                appends.append((CLOCK(), n))
-                app.call_after_refresh(after_refresh, painted, n)
-
-        live.flush = flush
-        return live
-
-    async def settle_reply(live: Any) -> Any:
-        view = await original_settle(live)
+    def settled_now() -> None:
         t["settled"] = CLOCK()
 
         def on_screen() -> None:
@@ -218,7 +210,8 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
             settled.set()
 
         app.call_after_refresh(on_screen)
-        return view
+
+    unhook = app_probe.hook_live_reply(app, flushed, settled_now)
 
     def edit(*args: Any, **kwargs: Any) -> Any:
         result = original_edit(*args, **kwargs)
@@ -228,7 +221,7 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
         edited.set()
         return result
 
-    pane.start_reply, pane.settle_reply, prompt.edit = start_reply, settle_reply, edit
+    prompt.edit = edit
     stalls: list[float] = []
 
     def press(key: Any) -> None:
@@ -246,7 +239,7 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
             stalls.append(max(0.0, CLOCK() - start - STALL_TICK))
 
     async def key_probe() -> None:
-        while app.meter is None and not loop_done.is_set():  # start typing once the reply streams
+        while app_probe.meter(app) is None and not loop_done.is_set():  # start typing once the reply streams
             await asyncio.sleep(0.01)
         while not loop_done.is_set():
             await asyncio.sleep(KEY_EVERY)
@@ -282,11 +275,12 @@ async def stream_pass(app: Any, sim: SimChild, rate: float, tokens: int, typing:
         loop_done.set()
         await asyncio.gather(*probes)
         await asyncio.sleep(0.3)  # a key posted just before the end still echoes, hooks on
-        pane.start_reply, pane.settle_reply, prompt.edit = original_start, original_settle, original_edit
+        unhook()
+        prompt.edit = original_edit
     if typing and prompt.text:
         prompt.clear()
     server = sim.last_reply()
-    reply = pane.conversation.messages[-1]
+    reply = app_probe.messages(app)[-1]
     final = len(reply.content)
     in_markdown = next((at for at, n in appends if n >= final), t["settled"])
     on_screen = min(next((at for at, n in painted if n >= final), t["settled_painted"]), t["settled_painted"])
@@ -324,17 +318,16 @@ async def measure(rate: float, *, terminal: bool = False, tokens: int = TOKENS, 
                   sampler_factory: Callable[[], Any] | None = None, **settings: Any) -> dict:
     """A fresh app against a fresh simulator: the quiet pass, then (if `typing`) the typing pass.
 
-    `sampler_factory` replaces the app's GPU sampler (zorac_tui.ui.sidebar.make_sampler);
+    `sampler_factory` replaces the app's GPU sampler (app_probe.replace_sampler);
     `settings` are extra Settings fields. Call it in a process of its own: it patches modules.
     """
     os.environ.setdefault("ZORAC_HOME", tempfile.mkdtemp(prefix="zorac-bench-"))
     os.environ["ZORAC_OFFLINE"] = "1"
     from zorac_tui.config import Settings
-    from zorac_tui.ui import sidebar
     from zorac_tui.ui.app import ZoracApp
 
     if sampler_factory is not None:
-        sidebar.make_sampler = lambda base_url, demo, nvml_module=None: sampler_factory()
+        app_probe.replace_sampler(sampler_factory)
     sim = SimChild(rate, tokens)
     base_url = sim.start()
     try:
@@ -342,7 +335,7 @@ async def measure(rate: float, *, terminal: bool = False, tokens: int = TOKENS, 
                                 **settings))
 
         async def passes(alive: Callable[[], bool]) -> dict:
-            await wait_until(lambda: app.client is not None and app.counter is not None, 30,
+            await wait_until(lambda: app_probe.connected(app), 30,
                              "the app to connect", alive)
             await asyncio.sleep(0.5)
             result = {"rate": rate, "display": "terminal" if terminal else "headless",

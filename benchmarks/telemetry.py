@@ -4,7 +4,7 @@
     python benchmarks/telemetry.py --seconds 20 --slow-delay 0.5
 
 There is no GPU in CI, so the sampler runs against stand-ins, injected by replacing
-`zorac_tui.ui.sidebar.make_sampler` (the app's own choice of sampler) inside each measured process:
+the app's own choice of sampler (app_probe.replace_sampler) inside each measured process:
 - NVML: the real `NvmlSampler` over tests/fakes/fake_pynvml.py (pynvml's API, one RTX 4090), with
   a delay added to *every* NVML call (a sample makes ~15 calls);
 - simulated: `SimulatedTelemetry`, what `--demo` shows.
@@ -40,6 +40,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import stream_render  # noqa: E402
 from stream_render import CLOCK, SimChild, fmt, kill_group, measure, wait_until  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_probe  # noqa: E402  (the app's state, for this tree and an older one)
 
 TINY_DELAY = 0.0002  # 0.2 ms per NVML call: what a local driver answers in (a sample ≈ 3 ms)
 
@@ -104,21 +107,20 @@ async def idle_cell(kind: str, interval: float, delay: float, seconds: float) ->
     os.environ.setdefault("ZORAC_HOME", tempfile.mkdtemp(prefix="zorac-telemetry-"))
     os.environ["ZORAC_OFFLINE"] = "1"
     from zorac_tui.config import Settings
-    from zorac_tui.ui import sidebar
     from zorac_tui.ui.app import ZoracApp
 
     made: list[TimedSampler] = []
     if kind == "off":
-        sidebar.Sidebar.start_telemetry = lambda self, *args, **kwargs: None
+        app_probe.no_telemetry()
     else:
         factory, made = make_factory(kind, delay)
-        sidebar.make_sampler = lambda base_url, demo, nvml_module=None: factory()
+        app_probe.replace_sampler(factory)
     sim = SimChild(62.0)
     base_url = sim.start()
     try:
         app = ZoracApp(Settings(base_url=base_url, telemetry_interval=interval))
         async with app.run_test(size=(stream_render.COLS, stream_render.ROWS)):
-            await wait_until(lambda: app.client is not None and app.counter is not None, 30, "the app to connect",
+            await wait_until(lambda: app_probe.connected(app), 30, "the app to connect",
                              lambda: True)
             await asyncio.sleep(2.0)  # start-up work (first recount, first samples) out of the window
             before = sampler_totals(made)

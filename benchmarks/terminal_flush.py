@@ -15,7 +15,8 @@ number of flushes wherever it is, and 1.0 means a flush costs as much at the end
 needs nothing from the renderer, so it measures the old and the new one alike.
 
 Flush cost, inside: the live reply's draw method is wrapped at class level (by default
-zorac_tui.ui.messages:StreamingReply.flush, found by live_reply_class(); --flush-hook names another) and
+the transcript's flush, or the older app's StreamingReply.flush — app_probe.live_flush_hook(); --flush-hook
+names another) and
 its mean CPU time per call in each window is reported too. It is the draw call alone, not the frame it
 causes; when the class or method is gone the figure is "—" with a note, and the rest still runs.
 
@@ -46,13 +47,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import app_probe  # noqa: E402  (the app's state, for this tree and an older one)
 import stream_render  # noqa: E402  (stdlib only at import; the app is imported when measuring)
 
 CLOCK = stream_render.CLOCK  # CLOCK_MONOTONIC: comparable with the simulator process's times
 SIZE = (160, 50)
 TTFT = 0.2
 WINDOW = 1000  # tokens in the first and the last window
-FLUSH_HOOK = "zorac_tui.ui.messages:StreamingReply.flush"
+FLUSH_HOOK = ""  # empty: the app's own live-reply draw method (app_probe.live_flush_hook)
 PROMPT = "Please explain streaming in detail"
 
 
@@ -100,7 +102,9 @@ class LoopMeter:
 
 
 def live_reply_class(spec: str = FLUSH_HOOK) -> tuple[type, str]:
-    """The live reply's class and the name of its draw method, from "module:Class.method"; LookupError if gone."""
+    """The live reply's class and the name of its draw method, from "module:Class.method" (empty: the app's own,
+    whichever the tree being measured has); LookupError if gone."""
+    spec = spec or app_probe.live_flush_hook()
     module_name, _, rest = spec.partition(":")
     class_name, _, method = rest.rpartition(".")
     try:
@@ -192,11 +196,11 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
 
     from zorac_tui.ui.prompt import PromptInput
 
-    conversation = app.pane.conversation
-    count = len(conversation.messages)
+    msgs = app_probe.messages(app)
+    count = len(msgs)
 
     def progress() -> int:
-        return len(conversation.messages[-1].content) if len(conversation.messages) > count + 1 else 0
+        return len(msgs[-1].content) if len(msgs) > count + 1 else 0
 
     meter, flushes = LoopMeter(asyncio.get_running_loop(), progress), FlushTimer(flush_hook, progress)
     app.query_one(PromptInput).load_text(PROMPT)
@@ -206,7 +210,7 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
     key.set_sender(app)
     app._driver.send_message(key)  # as the terminal driver hands over a parsed key
     try:
-        await wait_for(lambda: len(conversation.messages) >= count + 2 and not app.streaming,
+        await wait_for(lambda: len(msgs) >= count + 2 and not app_probe.streaming(app),
                        tokens / sim.config["rate"] + 120, "the reply to settle")
         painted = asyncio.Event()
         app.call_after_refresh(painted.set)
@@ -218,7 +222,7 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
     cpu, ticks1, sim1 = time.process_time() - cpu0, machine_ticks(), proc_cpu_s(sim.proc.pid)
     server, wall = sim.last_reply(), done - sent
     machine = 100 * (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]) * os.cpu_count()
-    reply = conversation.messages[-1]
+    reply = msgs[-1]
     drawn = flushes.painted_at(len(reply.content))
     result = {"lag_ms": (drawn - server["last"]) * 1000 if drawn else None,
               "settled_lag_ms": (done - server["last"]) * 1000, "cpu_pct": 100 * cpu / wall, "wall_s": wall,
@@ -272,8 +276,8 @@ async def measure(tokens: int, rate: float, messages: int, terminal: bool, flush
                        continue_last=bool(messages))
 
         async def run() -> dict:
-            await wait_for(lambda: app.client is not None and app.counter is not None
-                           and len(app.pane.conversation.messages) >= messages, 60, "the app to connect")
+            await wait_for(lambda: app_probe.connected(app) and len(app_probe.messages(app)) >= messages, 60,
+                           "the app to connect")
             await asyncio.sleep(1.5)  # the gauge's count of the loaded conversation, the first GPU samples
             return await one_reply(app, sim, tokens, flush_hook)
 
