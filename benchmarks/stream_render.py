@@ -465,24 +465,18 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-# ------------------------------------------------------------------------------------------ the parent
-def run_cell(rate: float, speedups: str, terminal: bool, tokens: int, timeout: float) -> dict:
-    """One cell in a fresh process (on a pseudo-terminal for `terminal`); its JSON result."""
-    env = {**os.environ, "TEXTUAL_SPEEDUPS": speedups}
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out_path = handle.name
-    cmd = [sys.executable, os.path.abspath(__file__), "--cell", str(rate), "--tokens", str(tokens), "--out", out_path]
-    tail = b""
-    written = 0
+def spawn(cmd: list[str], env: dict[str, str], terminal: bool, timeout: float) -> tuple[bytes, int]:
+    """Run `cmd` to its end — on a pseudo-terminal of COLS×ROWS drained as a terminal emulator would when
+    `terminal`, else with its errors kept — and return (the last of its output, bytes it wrote)."""
+    got: list[bytes] = []
+    written = [0]
     if terminal:
         master, slave = open_pty()
-        proc = subprocess.Popen(cmd + ["--terminal"], stdin=slave, stdout=slave, stderr=slave,
-                                env=terminal_env(env), start_new_session=True)
+        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=terminal_env(env),
+                                start_new_session=True)
         os.close(slave)
-        got: list[bytes] = []
 
         def drain() -> None:  # the "terminal emulator": reads everything the app writes, at once
-            nonlocal written
             while True:
                 try:
                     chunk = os.read(master, 1 << 16)
@@ -490,7 +484,7 @@ def run_cell(rate: float, speedups: str, terminal: bool, tokens: int, timeout: f
                     return
                 if not chunk:
                     return
-                written += len(chunk)
+                written[0] += len(chunk)
                 got.append(chunk[-2000:])
                 del got[:-4]
 
@@ -502,22 +496,32 @@ def run_cell(rate: float, speedups: str, terminal: bool, tokens: int, timeout: f
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        pass
+        got.append(b"(timed out)")
     finally:
         kill_group(proc)
         if terminal:
             reader.join(2)
             os.close(master)
-            tail = b"".join(got)
         else:
             errors.seek(0)
-            tail = errors.read()
+            got.append(errors.read())
             errors.close()
+    return b"".join(got), written[0]
+
+
+# ------------------------------------------------------------------------------------------ the parent
+def run_cell(rate: float, speedups: str, terminal: bool, tokens: int, timeout: float) -> dict:
+    """One cell in a fresh process (on a pseudo-terminal for `terminal`); its JSON result."""
+    env = {**os.environ, "TEXTUAL_SPEEDUPS": speedups}
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out_path = handle.name
+    cmd = [sys.executable, os.path.abspath(__file__), "--cell", str(rate), "--tokens", str(tokens), "--out", out_path]
+    tail, written = spawn(cmd + (["--terminal"] if terminal else []), env, terminal, timeout)
     try:
         with open(out_path) as handle:
             result = json.load(handle)
     except (OSError, ValueError):
-        result = {"error": f"no result (exit {proc.returncode}); output tail: {tail[-1500:]!r}"}
+        result = {"error": f"no result; output tail: {tail[-1500:]!r}"}
     finally:
         os.unlink(out_path)
     if "error" in result:

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import stream_render  # noqa: E402
-from stream_render import CLOCK, SimChild, fmt, kill_group, measure, wait_until  # noqa: E402
+from stream_render import CLOCK, SimChild, fmt, measure, wait_until  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import app_probe  # noqa: E402  (the app's state, for this tree and an older one)
@@ -147,22 +146,13 @@ def run_child(args: list[str], timeout: float) -> dict:
     """Run this script's --cell in a fresh process (it patches modules); its JSON result."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
-    errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, __file__, *args, "--out", out], stdout=subprocess.DEVNULL,
-                            stderr=errors, start_new_session=True)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        kill_group(proc)
-    errors.seek(0)
-    tail = errors.read()[-1500:]
+    tail, _written = stream_render.spawn([sys.executable, __file__, *args, "--out", out], dict(os.environ), False,
+                                         timeout)
     try:
         with open(out) as handle:
             result = json.load(handle)
     except (OSError, ValueError):
-        result = {"error": f"no result (exit {proc.returncode}): {tail!r}"}
+        result = {"error": f"no result: {tail[-1500:]!r}"}
     finally:
         os.unlink(out)
     if "error" in result:

@@ -34,10 +34,8 @@ import importlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -325,43 +323,7 @@ def run_inproc(tokens: int, rate: float, messages: int, display: str, env: dict[
 def spawn(cmd: list[str], env: dict[str, str], terminal: bool, timeout: float) -> bytes:
     """Run `cmd` (on a drained pseudo-terminal of SIZE when `terminal`) to its end; the last output."""
     stream_render.COLS, stream_render.ROWS = SIZE  # its pseudo-terminal helpers read these
-    got: list[bytes] = []
-    if terminal:
-        master, slave = stream_render.open_pty()
-        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
-                                env=stream_render.terminal_env(env), start_new_session=True)
-        os.close(slave)
-
-        def drain() -> None:  # the terminal emulator: reads everything the app writes, at once
-            while True:
-                try:
-                    chunk = os.read(master, 1 << 16)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                got.append(chunk[-2000:])
-                del got[:-4]
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-    else:
-        errors = tempfile.TemporaryFile()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, start_new_session=True)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        got.append(b"(timed out)")
-    finally:
-        stream_render.kill_group(proc)
-        if terminal:
-            reader.join(2)
-            os.close(master)
-        else:
-            errors.seek(0)
-            got.append(errors.read())
-            errors.close()
-    return b"".join(got)
+    return stream_render.spawn(cmd, env, terminal, timeout)[0]
 
 
 def main() -> int:

@@ -757,7 +757,7 @@ def test_export_markdown(store: Store) -> None:
     order = [text.index(s) for s in ("Asked about the KV cache.", "How big is it for 16k tokens?",
                                      "About 2.5 GB for Mistral-Small at 16k.", "It dep")]
     assert order == sorted(order)
-    assert "*14 tokens · 58.3 tok/s · TTFT 420 ms · prompt 640 tokens*" in text
+    assert "*14 tokens · 58.3 tok/s · TTFT 420 ms · prompt 640*" in text  # as the app's footer says it
     assert "*cancelled*" in text
     assert "Keys and values of past tokens" not in text  # archived: only in the JSON export
     assert SECRET not in text and "api_key" not in text.lower()
@@ -815,7 +815,7 @@ def test_export_markdown_with_thinking_who_answered_and_versions(store: Store) -
              "A tag: &lt;/details> stays inside.\n\n</details>\n\nNo: 221 = 13 × 17.")
     assert block in text
     assert text.index("*Answered by QwQ-32B on gpu-box*") < text.index("<details>")
-    assert "*900 tokens · thinking 842 · 60.0 tok/s · TTFT 200 ms · first answer 12.50 s*" in text
+    assert "*900 tokens (thinking 842 · answer 58) · 60.0 tok/s · TTFT 200 ms · first answer 12.50 s*" in text
     headings = [line for line in text.splitlines() if line.startswith("## Assistant")]
     assert [h.split(" · ", 2)[-1] for h in headings[1:]] == ["version 1 of 3", "version 2 of 3 (shown)",
                                                               "version 3 of 3"]

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from zorac_tui.core.conversation import seconds
+from zorac_tui.core.conversation import ReplyStats
 from zorac_tui.store.db import MessageRow, Store
 from zorac_tui.store.rules import clean_settings
 
@@ -21,21 +21,12 @@ def _when(ts: float) -> str:
 
 
 def stats_line(m: MessageRow) -> str:
-    """A reply's figures in one line: tokens (thinking) · tok/s · TTFT · first answer · prompt size, and any
-    status other than complete."""
-    parts = []
-    if m.completion_tokens is not None:
-        parts.append(f"{m.completion_tokens:,} tokens")
-    if m.thinking_tokens:
-        parts.append(f"thinking {m.thinking_tokens:,}")
-    if m.decode_tok_s is not None:
-        parts.append(f"{m.decode_tok_s:.1f} tok/s")
-    if m.ttft_s is not None:
-        parts.append(f"TTFT {seconds(m.ttft_s)}")
-    if m.thinking and m.ttfa_s is not None:
-        parts.append(f"first answer {seconds(m.ttfa_s)}")
-    if m.prompt_tokens is not None:
-        parts.append(f"prompt {m.prompt_tokens:,} tokens")
+    """A reply's figures in one line, as the app's footer says them (tokens with the thinking split · tok/s ·
+    TTFT · first answer · prompt size), and any status other than complete."""
+    stats = ReplyStats(completion_tokens=m.completion_tokens, prompt_tokens=m.prompt_tokens,
+                       decode_tok_s=m.decode_tok_s, ttft_s=m.ttft_s, thinking_tokens=m.thinking_tokens,
+                       ttfa_s=m.ttfa_s, thinking_s=m.thinking_s)
+    parts = [line] if (line := stats.line()) else []
     if m.status != "complete":
         parts.append(m.status)
     if m.error:

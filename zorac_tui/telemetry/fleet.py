@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from zorac_tui.telemetry.bandwidth import BandwidthSource, memory_bandwidth
-from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot
+from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot, used_fraction
 
 GpuRef = int | str
 """One entry of the `gpus` setting: an index, or a UUID ("GPU-…", "MIG-…")."""
@@ -93,16 +93,12 @@ class FleetTotals:
     @property
     def memory_free(self) -> int | None:
         """VRAM not in use over all GPUs, bytes."""
-        if self.memory_used is None or self.memory_total is None:
-            return None
-        return max(self.memory_total - self.memory_used, 0)
+        return free_bytes(self.memory_used, self.memory_total)
 
     @property
     def memory_fraction(self) -> float | None:
         """Share of all the GPUs' VRAM in use, 0..1."""
-        if self.memory_used is None or not self.memory_total:
-            return None
-        return self.memory_used / self.memory_total
+        return used_fraction(self.memory_used, self.memory_total)
 
 
 def _total(values: Iterable[float | None]) -> float | None:

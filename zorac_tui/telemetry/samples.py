@@ -16,6 +16,20 @@ still in the snapshot. "remote": the server is elsewhere and no GPU exporter was
 """
 
 
+def free_bytes(used: int | None, total: int | None) -> int | None:
+    """What is left of `total` (None when either is unknown)."""
+    if used is None or total is None:
+        return None
+    return max(total - used, 0)
+
+
+def used_fraction(used: int | None, total: int | None) -> float | None:
+    """Share of `total` in use, 0..1 (None when either is unknown)."""
+    if used is None or not total:
+        return None
+    return used / total
+
+
 @dataclass(frozen=True, slots=True)
 class GpuSample:
     """One GPU at one moment; a field is None when the card or driver cannot report it."""
@@ -57,16 +71,12 @@ class GpuSample:
     @property
     def memory_free(self) -> int | None:
         """VRAM not in use, bytes (None when either figure is unknown)."""
-        if self.memory_used is None or self.memory_total is None:
-            return None
-        return max(self.memory_total - self.memory_used, 0)
+        return free_bytes(self.memory_used, self.memory_total)
 
     @property
     def memory_fraction(self) -> float | None:
         """Share of VRAM in use, 0..1 (None when unknown)."""
-        if self.memory_used is None or not self.memory_total:
-            return None
-        return self.memory_used / self.memory_total
+        return used_fraction(self.memory_used, self.memory_total)
 
 
 @dataclass(frozen=True, slots=True)
