@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from zorac_tui.telemetry.bandwidth import BandwidthSource, memory_bandwidth
-from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot, used_fraction
+from zorac_tui.telemetry.samples import GpuSample, TelemetrySnapshot, free_bytes, used_fraction
 
 GpuRef = int | str
 """One entry of the `gpus` setting: an index, or a UUID ("GPU-…", "MIG-…")."""
