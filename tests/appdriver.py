@@ -186,6 +186,23 @@ async def idle_budget(pilot: Pilot) -> None:
                    what="budget workers to finish")
 
 
+async def metrics_polled(pilot: Pilot) -> None:
+    """Wait for the sidebar's first /metrics figures. A poll that went unanswered (3 s, a fixed limit in the app
+    that a loaded machine can miss) is made again at once, not after metrics_interval (an hour in snapshots)."""
+    app = pilot.app
+    bar, server = sidebar(app), app.query_one(ServerPanel)
+    for _ in range(5):
+        await wait_for(pilot, lambda: bar.server_stats is not None or "did not answer" in (server.reason or ""),
+                       what="the first /metrics poll")
+        if bar.server_stats is not None:
+            return
+        server.reason = None  # (forget the failed poll, to see how the next one ends)
+        info, config = server_info(app), settings(app)
+        bar.poll_metrics(config.base_url, config.api_key, config.metrics_interval, model(app), info.has_metrics,
+                         info.flavor)
+    raise AssertionError("/metrics did not answer five times")
+
+
 def workers_running(app: ZoracApp, *groups: str) -> bool:
     """Whether a worker of one of `groups` runs or is about to."""
     return any(not w.is_finished for w in app.workers if w.group in groups)

@@ -543,7 +543,7 @@ def test_a_corrupt_config_file_is_one_line_naming_the_file_and_line(isolated_hom
 async def test_resize_to_40x12_while_streaming_and_back() -> None:
     """The terminal shrinks to 40×12 mid-stream (sidebar hidden, everything squeezed), then grows back:
     the stream completes and the app stays up."""
-    with running_simulator(fast_config(rate=300.0, answer_tokens=900)) as sim:
+    with running_simulator(fast_config(rate=200.0, answer_tokens=900)) as sim:  # 4.5 s: resized long before the end
         app = make_app(sim)
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)

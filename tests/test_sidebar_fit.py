@@ -9,6 +9,7 @@ from appdriver import (
     is_streaming,
     make_app,
     meter,
+    metrics_polled,
     panel,
     panel_text,
     running_simulator,
@@ -59,8 +60,8 @@ async def test_panels_take_their_short_layout_on_a_resize_without_new_figures() 
     with running_simulator() as sim:
         app = make_app(sim, demo=True, telemetry_interval=60.0, metrics_interval=60.0)  # no new figures
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: panel(app, ServerPanel).stats is not None
-                           and panel(app, GpuPanel).snapshot is not None, what="every panel filled")
+            await metrics_polled(pilot)
+            await wait_for(pilot, lambda: panel(app, GpuPanel).snapshot is not None, what="every panel filled")
             await pilot.resize_terminal(80, 24)
             await wait_for(pilot, lambda: panel(app, ThroughputPanel).size.width == 20, what="the narrow sidebar")
 

@@ -24,6 +24,7 @@ from appdriver import (
     idle_budget,
     make_app,
     messages,
+    metrics_polled,
     pane,
     panel,
     pin_server_detail,
@@ -53,7 +54,7 @@ async def after_one_reply(pilot) -> None:
     """Connect, let /metrics answer once, ask one question, then pin what varies."""
     app = pilot.app
     await connected(pilot)
-    await wait_for(pilot, lambda: sidebar(app).server_stats is not None, what="the first /metrics poll")
+    await metrics_polled(pilot)
     reply = await ask(pilot, "Hi! What can you do?")
     assert reply.status is Status.COMPLETE and reply.content == REPLY
     await idle_budget(pilot)
@@ -86,7 +87,7 @@ def test_main_screen_snapshot(snap_compare, sim_factory):
         app = pilot.app
         await connected(pilot)
         await ask(pilot, "hello")
-        await wait_for(pilot, lambda: sidebar(app).kv_capacity_tokens is not None, what="first /metrics poll")
+        await metrics_polled(pilot)
         recount(app)  # the gauge's KV note needs the capacity from /metrics
         await wait_for(pilot, lambda: "KV" in gauge(app).note, what="the gauge's KV note")
         sidebar(app).display = False

@@ -13,12 +13,12 @@ from appdriver import (
     gauge,
     idle_budget,
     make_app,
+    metrics_polled,
     notices,
     pin_server_detail,
     prompt,
     running_simulator,
     set_prompt,
-    sidebar,
     wait_for,
 )
 
@@ -39,7 +39,7 @@ def gauge_snapshot(snap_compare, text: str, level: str, send: bool = False) -> b
 
         async def run_before(pilot) -> None:
             await connected(pilot)
-            await wait_for(pilot, lambda: sidebar(app).kv_capacity_tokens, what="the /metrics poll")
+            await metrics_polled(pilot)
             await pilot.press("ctrl+b")  # hide the sidebar: its figures are live
             pin_server_detail(app, "vllm 0.32.0 · http://127.0.0.1:8000/v1")
             set_prompt(app, text)

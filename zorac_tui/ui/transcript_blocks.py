@@ -146,12 +146,18 @@ class Block:
         """Nothing drawn yet."""
         self._lines: list[Line] | None = None
         self._width = -1
+        self._state: tuple = ()
+
+    def state(self) -> tuple:
+        """What the rows depend on besides the width (they are drawn again when it changes)."""
+        return ()
 
     def lines(self, ctx: DrawContext) -> list[Line]:
         """The block's rows at `ctx.width` (drawn on first use after a change)."""
-        if self._lines is None or self._width != ctx.width:
+        state = self.state()
+        if self._lines is None or self._width != ctx.width or self._state != state:
             self._lines = self.draw(ctx)
-            self._width = ctx.width
+            self._width, self._state = ctx.width, state
         return self._lines
 
     def invalidate(self) -> None:
@@ -210,6 +216,11 @@ class MessageBlock(Block):
         self.pieces = pieces or []
         self._pieces_hold = message.content
         self.folds = Folds(thinking=show_reasoning == "expanded")
+
+    def state(self) -> tuple:
+        """The message's text, status, figures and versions: another window or a version flip may change them."""
+        m = self.message
+        return (len(m.content), len(m.thinking), m.status, m.stats, m.error, m.note, len(m.versions), m.model)
 
     @property
     def frame(self) -> str:
