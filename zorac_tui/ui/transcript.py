@@ -409,9 +409,13 @@ class Transcript(ScrollView, can_focus=True):
         return [i for i, b in enumerate(self.blocks) if b.message is not None]
 
     def on_focus(self) -> None:
-        """Focused: the cursor starts on the last message."""
-        if self.cursor is None and (indexes := self._message_indexes()):
-            self._move_cursor(indexes[-1])
+        """Focused: the cursor starts on the last message in view (the view does not move)."""
+        if self.cursor is None:
+            top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
+            shown = [i for i in self._message_indexes() if self._starts[i] < bottom and self._starts[i + 1] > top]
+            if shown:
+                self.cursor = shown[-1]
+                self.post_message(self.CursorMoved(self.cursor_message))
         self.refresh()
 
     def on_blur(self) -> None:
@@ -430,15 +434,12 @@ class Transcript(ScrollView, can_focus=True):
         self._move_cursor(target)
 
     def _move_cursor(self, index: int) -> None:
-        """Put the cursor on block `index` and scroll it into view."""
+        """Put the cursor on block `index`, scrolling only when none of it is in view."""
         self.cursor = index
-        start, end = self._starts[index], self._starts[index + 1]
-        top = start + 1  # skip the margin row
-        height = self.scrollable_content_region.height
-        if end - top > height or top < self.scroll_y:
-            self.scroll_to(y=top, animate=False)
-        elif end > self.scroll_y + height:
-            self.scroll_to(y=end - height, animate=False)
+        start, end = self._starts[index] + 1, self._starts[index + 1]  # (+1: not its margin row)
+        top, height = int(self.scroll_y), self.scrollable_content_region.height
+        if end <= top or start >= top + height:
+            self.scroll_to(y=start if start < top or end - start > height else end - height, animate=False)
         self.refresh()
         self.post_message(self.CursorMoved(self.cursor_message))
 
