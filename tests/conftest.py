@@ -41,9 +41,6 @@ def collectable_after_each_test():
 import appdriver  # noqa: E402
 from appdriver import sim_factory  # noqa: E402,F401
 
-# tests/test_bench.py (changed on another branch) still imports the driver by its old name, uihelpers.
-sys.modules.setdefault("uihelpers", appdriver)
-
 
 @pytest.fixture(autouse=True)
 def apps_closed():

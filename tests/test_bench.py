@@ -12,8 +12,8 @@ import socket
 import stat
 
 import pytest
+from appdriver import SIZE, connected, fast_config, make_app, quiet_gc, running_simulator, wait_for
 from fakes.fake_pynvml import FakePynvml
-from uihelpers import SIZE, connected, fast_config, make_app, quiet_gc, running_simulator, wait_for
 
 from zorac_tui import cli
 from zorac_tui.bench import history, report

@@ -19,6 +19,10 @@ from zorac_tui import net
 from zorac_tui.core import wording as W
 from zorac_tui.server import errors as E
 
+# Seconds a probe or /metrics request may take: a busy server (or a loaded machine) can be slow to answer a
+# GET, and a probe that gives up too soon says "cannot reach" about a server that is there.
+PROBE_TIMEOUT = 5.0
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -130,7 +134,7 @@ def _flavor(info: ServerInfo, metrics_text: str) -> str:
     return "openai-compatible"
 
 
-async def probe(base_url: str, api_key: str | None = None, timeout: float = 3.0) -> ServerInfo:
+async def probe(base_url: str, api_key: str | None = None, timeout: float = PROBE_TIMEOUT) -> ServerInfo:
     """Find out what the server at `base_url` serves and which extra endpoints it has."""
     api, root = net.api_base(base_url), net.server_root(base_url)
     info = ServerInfo(base_url=api)
@@ -217,7 +221,8 @@ async def tokenize_messages(
     return _int_or_none(doc.get("count")) if isinstance(doc, dict) else None
 
 
-async def fetch_metrics_text(base_url: str, api_key: str | None = None, timeout: float = 3.0) -> str | None:
+async def fetch_metrics_text(base_url: str, api_key: str | None = None,
+                             timeout: float = PROBE_TIMEOUT) -> str | None:
     """The Prometheus text of GET /metrics on the server root; None when unavailable."""
     try:
         async with _session(api_key, timeout) as session:

@@ -119,6 +119,9 @@ class ConversationList(Vertical):
         if self.hits is not None and len(needle) >= SEARCH_FROM:
             return
         options = self.query_one(OptionList)
+        if options.highlighted is not None:  # a refresh keeps the user's place (else: the open conversation)
+            highlighted = options.get_option_at_index(options.highlighted).id
+            current_id = int(highlighted) if highlighted and highlighted.isdigit() else current_id
         options.clear_options()
         shown = [r for r in self.rows if needle in (r.title or "").lower()] if needle else self.rows
         # OptionList lays out every option it holds, so 10,000 of them took ~0.5 s per keystroke and

@@ -214,7 +214,7 @@ class MainScreen(Screen[None]):
 
     def on_server_monitor_metrics_missing(self, event: ServerMonitor.MetricsMissing) -> None:
         """The server panel says why it has no figures."""
-        self.sidebar.show_server(None, reason=event.reason)
+        self.sidebar.show_server(None, reason=event.reason, short=event.short)
 
     def on_telemetry_feed_sampled(self, event: TelemetryFeed.Sampled) -> None:
         """A GPU snapshot for the sidebar."""

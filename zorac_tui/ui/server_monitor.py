@@ -96,12 +96,12 @@ class ServerMonitor(Widget):
             self.stats, self.rate = stats, rate
 
     class MetricsMissing(Message):
-        """No /metrics figures, and why (one line)."""
+        """No /metrics figures, and why (one line; `short` fits the 80-column sidebar)."""
 
-        def __init__(self, reason: str) -> None:
-            """`reason` is shown in the server panel."""
+        def __init__(self, reason: str, short: str | None = None) -> None:
+            """`reason` is shown in the server panel (`short` where it is narrow)."""
             super().__init__()
-            self.reason = reason
+            self.reason, self.short = reason, short or reason
 
     def __init__(self, settings: Settings) -> None:
         """Monitor the server `settings` points at."""
@@ -216,7 +216,7 @@ class ServerMonitor(Widget):
         """Poll /metrics every metrics_interval s; on servers without it, say so once and stop."""
         if not available:
             self.post_message(self.MetricsMissing(f"/metrics not exposed by this server ({flavor}) — "
-                                                  "KV cache and queue figures unavailable"))
+                                                  "KV cache and queue figures unavailable", "no /metrics here"))
             return
         from zorac_tui.server.metrics import parse_metrics, rate_between
         from zorac_tui.server.probe import fetch_metrics_text
@@ -226,7 +226,7 @@ class ServerMonitor(Widget):
             text = await fetch_metrics_text(self.settings.base_url, self.settings.api_key)
             now = time.monotonic()
             if text is None:
-                self.post_message(self.MetricsMissing("/metrics did not answer — retrying"))
+                self.post_message(self.MetricsMissing("/metrics did not answer — retrying", "/metrics: no answer"))
             else:
                 stats = await asyncio.to_thread(parse_metrics, text, model)
                 rate = rate_between(previous, stats, now - prev_at) if previous is not None else None

@@ -22,6 +22,7 @@ class ServerPanel(SteadyStatic):
         self.stats: ServerStats | None = None
         self.gen_rate: float | None = None
         self.reason: str | None = "connecting…"
+        self.short_reason: str | None = None
         self.model_line = ""
 
     def on_mount(self) -> None:
@@ -33,11 +34,13 @@ class ServerPanel(SteadyStatic):
         self.model_line = line
         self.update(Fitted(self.render_text))
 
-    def show(self, stats: ServerStats | None, gen_rate: float | None = None, reason: str | None = None) -> None:
-        """New stats, or the reason there are none."""
+    def show(self, stats: ServerStats | None, gen_rate: float | None = None, reason: str | None = None,
+             short: str | None = None) -> None:
+        """New stats, or the reason there are none (`short`: its words on the 80-column sidebar)."""
         self.stats = stats
         self.gen_rate = gen_rate
         self.reason = reason
+        self.short_reason = short
         self.update(Fitted(self.render_text))
 
     def render_text(self, columns: int = 0) -> Text:
@@ -50,7 +53,8 @@ class ServerPanel(SteadyStatic):
             text.append(line + "\n")
         stats = self.stats
         if stats is None:
-            text.append(self.reason or "no data", style="yellow" if self.reason else "dim")
+            reason = self.short_reason if narrow and self.short_reason else self.reason
+            text.append(reason or "no data", style="yellow" if reason else "dim")
             return text
         width = max(10, (columns or 34) - 4)
         usage = stats.kv_cache_usage

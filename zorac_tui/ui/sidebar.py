@@ -64,8 +64,9 @@ class Sidebar(VerticalScroll):
         """The server panel's first lines: version and context window."""
         self.query_one(ServerPanel).set_identity(text)
 
-    def show_server(self, stats: ServerStats | None, rate: float | None = None, reason: str | None = None) -> None:
-        """The server's /metrics figures, or why there are none."""
-        self.query_one(ServerPanel).show(stats, rate, reason=reason)
+    def show_server(self, stats: ServerStats | None, rate: float | None = None, reason: str | None = None,
+                    short: str | None = None) -> None:
+        """The server's /metrics figures, or why there are none (`short`: the reason in the narrow layout)."""
+        self.query_one(ServerPanel).show(stats, rate, reason=reason, short=short)
         if stats is not None:
             self.query_one(MemoryPanel).show(kv_cache_bytes=stats.kv_cache_memory_bytes)
