@@ -244,6 +244,7 @@ LEGEND = ("(ms; tmux: lag = last token written → on screen, echo = word typed 
 def report(rows: list[dict], labels: list[str], header: dict) -> list[dict]:
     """Print the table, the verdicts and the ratios; the figures."""
     def order(f: dict) -> tuple:
+        """Messages, tokens, rate, runner, checkout."""
         return (f["messages"], f["tokens"], f["rate"], ("tmux", "pty", "headless").index(f["runner"]),
                 labels.index(f["variant"]) if f["variant"] in labels else 0)
 
