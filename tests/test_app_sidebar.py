@@ -263,6 +263,24 @@ async def test_memory_panel_one_gpu_with_sources():
             assert set(bar) <= {"█", "░", "·"} and len(bar) >= 10
 
 
+async def test_decode_faster_than_the_bandwidth_ideal_says_check_weights_gb():
+    # 14 GB of weights on a 1,008 GB/s card: 72 tok/s at most. A 400 tok/s reply means the weights are
+    # smaller than configured (or the server speculates): the panel says so instead of a bare 500 %.
+    card = FakeGpu(memory_total=24 * GIB, memory_used=23 * GIB, compute_processes=[(os.getpid(), 22 * GIB)])
+    with running_simulator(SimConfig(rate=400, ttft=0.05, answer_tokens=120)) as sim:
+        app = make_app(sim, nvml=FakePynvml([card]), weights_gb=14)
+        async with app.run_test(size=SIZE) as pilot:
+            await connected(pilot)
+            await ask(pilot, "fast")
+            memory = panel(app, MemoryPanel)
+            await wait_for(pilot, lambda: "achieved" in panel_text(app, MemoryPanel), what="decode efficiency")
+            assert memory.achieved_tok_s > 72
+            assert "over the ideal: check weights_gb" in panel_text(app, MemoryPanel)
+            memory.show(achieved_tok_s=36.0)  # half the ideal: a plausible figure carries no note
+            await wait_for(pilot, lambda: "achieved 50%" in panel_text(app, MemoryPanel), what="50 %")
+            assert "weights_gb" not in panel_text(app, MemoryPanel)
+
+
 async def test_memory_panel_says_unknown_without_weights():
     card = FakeGpu(memory_total=24 * GIB, memory_used=20 * GIB)  # no process list: server VRAM unknown
     with running_simulator() as sim:

@@ -141,4 +141,7 @@ class MemoryPanel(SteadyStatic):
         if efficiency is not None:
             text.append("\nachieved " if narrow else " · achieved ", style="dim")
             text.append(f"{efficiency:.0%}", style="bold")
+            if efficiency > 1.0:  # one token cannot read the weights faster than the memory allows
+                text.append("\n> ideal: weights_gb?" if narrow else "\nover the ideal: check weights_gb",
+                            style="italic yellow")
         return text
