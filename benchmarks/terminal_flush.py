@@ -21,7 +21,8 @@ its mean CPU time per call in each window is reported too. It is the draw call a
 causes; when the class or method is gone the figure is "—" with a note, and the rest still runs.
 
 Also: lag (the simulator writing the last token → the end of the first flush() that started with the whole
-text received: drawn; the frame follows within a refresh; needs the hook), settled lag (→ streaming over,
+text received: drawn; the frame follows within a refresh; needs the hook; when the reply ended between two
+flushes and no flush had the whole text, the finished view on screen), settled lag (→ streaming over,
 the finished view mounted and the screen refreshed after it; no hook), the app's CPU (all its threads)
 over Enter → settled, the longest busy stretch (how long a key could have waited), and the machine's load.
 """
@@ -221,7 +222,9 @@ async def one_reply(app: Any, sim: Any, tokens: int, flush_hook: str) -> dict:
     server, wall = sim.last_reply(), done - sent
     machine = 100 * (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1]) * os.cpu_count()
     reply = msgs[-1]
-    drawn = flushes.painted_at(len(reply.content))
+    # the whole text first on screen: after the first flush that had it, else (the reply ended between two
+    # flushes and its finish drew the last tokens) when the finished view was
+    drawn = flushes.painted_at(len(reply.content)) or (done if not flushes.note else None)
     result = {"lag_ms": (drawn - server["last"]) * 1000 if drawn else None,
               "settled_lag_ms": (done - server["last"]) * 1000, "cpu_pct": 100 * cpu / wall, "wall_s": wall,
               "machine_pct": machine, "other_pct": machine - 100 * cpu / wall - 100 * (sim1 - sim0) / wall,

@@ -233,7 +233,8 @@ def progress_line(row: dict) -> str:
 
 LEGEND = ("(ms; tmux: lag = last token written → on screen, echo = word typed → on screen, lost = not on screen "
           "after 3 s, garbled = edits (typo, Backspace, more) shown out of order; pty/headless: lag = last token → "
-          "drawn by the live reply's flush() (JSON: settled_lag_ms, to the finished view on screen), nobody types; "
+          "drawn by the live reply's flush(), or by its finish when no flush had it (JSON: settled_lag_ms, to the "
+          "finished view on screen), nobody types; "
           "flush l÷f = last 1,000 tokens ÷ first 1,000, CPU (all threads) / loop busy time per flush (per token "
           "when the flush hook is missing), ~fit = the same from a line through every 1,000-token window's CPU per "
           "flush (8,000 tokens: less noisy), ! = the loop was busy >= 90 % of a window: it fell behind and batched "

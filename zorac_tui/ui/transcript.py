@@ -39,6 +39,7 @@ from zorac_tui.ui.transcript_blocks import (
 
 INITIAL_TAIL = 40  # messages drawn at once when a long conversation opens; older ones on demand
 FLUSH_INTERVAL = 0.1  # seconds between draws of the streaming reply
+PAINTED_ROWS = 400  # painted rows kept (a few screens): scrolling by a row repaints the others from here
 FRAMES = ("user", "assistant", "summary", "error")
 BORDER = "▌"
 
@@ -119,6 +120,8 @@ class Transcript(ScrollView, can_focus=True):
         self._theme: str | None = None  # the theme the palette was resolved for
         self._ctx: DrawContext | None = None
         self._timer: Any = None
+        self._base: Style | None = None  # the widget's own style, looked up once per paint (it walks the DOM)
+        self._painted: dict[int, tuple[Line, tuple, Strip]] = {}  # row → its Line, how it was painted, the strip
 
     # ------------------------------------------------------------------ drawing
     def on_mount(self) -> None:
@@ -182,15 +185,34 @@ class Transcript(ScrollView, can_focus=True):
         """Whether the view shows the last row (then new rows keep it there)."""
         return self.scroll_y >= self.max_scroll_y - 1
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Paint the rows in `crop`, with the widget's base style looked up once."""
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
     def render_line(self, y: int) -> Strip:
         """Paint row `y` of the view: its block's row with its frame, the cursor and the selection."""
         width = self.scrollable_content_region.width
         row = int(self.scroll_y) + y
         found = self._row(row)
         if found is None:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base or self.rich_style)
         index, line = found
-        return self._paint(line, row, width, cursor=index == self.cursor and self.has_focus)
+        cursor = index == self.cursor and self.has_focus
+        selection = self.text_selection
+        span = selection.get_span(row) if selection is not None else None
+        state = (cursor, span, width, self._base, id(self._palette))
+        painted = self._painted.get(row)
+        if painted is not None and painted[0] is line and painted[1] == state:
+            return painted[2]  # the same row drawn the same way: a view that scrolled repaints it for free
+        strip = self._paint(line, row, width, cursor=cursor, span=span)
+        if len(self._painted) > PAINTED_ROWS:
+            self._painted.clear()
+        self._painted[row] = (line, state, strip)
+        return strip
 
     def _row(self, row: int) -> tuple[int, Line] | None:
         """The block index and Line at absolute `row`."""
@@ -201,17 +223,16 @@ class Transcript(ScrollView, can_focus=True):
         offset = row - self._starts[index]
         return (index, lines[offset]) if offset < len(lines) else None
 
-    def _paint(self, line: Line, row: int, width: int, *, cursor: bool) -> Strip:
+    def _paint(self, line: Line, row: int, width: int, *, cursor: bool, span: tuple[int, int] | None) -> Strip:
         """A row's strip: border and padding in its frame's colours, then the text (selectable)."""
-        base = self.rich_style
+        base = self._base or self.rich_style
         palette = self._styles()
         frame = palette.frames.get(line.frame) if line.frame else None
         back = base + Style(bgcolor=frame.bgcolor) if frame is not None and frame.bgcolor else base
         if cursor:
             back += Style(bgcolor=self.get_component_rich_style("transcript--cursor").bgcolor)
         content = line.strip.apply_offsets(0, row)
-        selection = self.text_selection
-        if selection is not None and (span := selection.get_span(row)) is not None:
+        if span is not None:
             content = _highlight(content, span, self.screen.get_component_rich_style("screen--selection"))
         content = Strip(Segment.apply_style(content, back))
         if frame is not None:
@@ -271,9 +292,11 @@ class Transcript(ScrollView, can_focus=True):
     def flush(self) -> None:
         """Draw what the streaming reply received since the last flush (only its changed rows repaint)."""
         live = self.live
-        if live is None or not live.pull():
+        if live is None:
             return
-        self._redraw_last(live)
+        if live.pull() or live.restyled:
+            live.restyled = False
+            self._redraw_last(live)
 
     def _redraw_last(self, live: LiveBlock) -> None:
         """The live block changed: its height and rows from the first changed one."""
@@ -292,11 +315,10 @@ class Transcript(ScrollView, can_focus=True):
             self.refresh_lines(start + first, max(len(old), len(rows)) - first)
 
     def set_live_footer(self, message: Message, footer: str, thinking_line: str | None = None) -> None:
-        """The live stats line under a streaming reply."""
+        """The live stats line under a streaming reply, drawn by the next flush (one frame, not two)."""
         live = self.live_view(message)
         if live is not None:
             live.set_footer(Text(footer, style="dim"), thinking_line)
-            self._redraw_last(live)
 
     def settle_reply(self, message: Message) -> None:
         """The reply ended: its live block becomes a finished one, from the pieces already drawn."""
