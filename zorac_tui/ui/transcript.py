@@ -292,11 +292,9 @@ class Transcript(ScrollView, can_focus=True):
     def flush(self) -> None:
         """Draw what the streaming reply received since the last flush (only its changed rows repaint)."""
         live = self.live
-        if live is None:
+        if live is None or not live.pull():
             return
-        if live.pull() or live.restyled:
-            live.restyled = False
-            self._redraw_last(live)
+        self._redraw_last(live)
 
     def _redraw_last(self, live: LiveBlock) -> None:
         """The live block changed: its height and rows from the first changed one."""
@@ -315,10 +313,11 @@ class Transcript(ScrollView, can_focus=True):
             self.refresh_lines(start + first, max(len(old), len(rows)) - first)
 
     def set_live_footer(self, message: Message, footer: str, thinking_line: str | None = None) -> None:
-        """The live stats line under a streaming reply, drawn by the next flush (one frame, not two)."""
+        """The live stats line under a streaming reply."""
         live = self.live_view(message)
         if live is not None:
             live.set_footer(Text(footer, style="dim"), thinking_line)
+            self._redraw_last(live)
 
     def settle_reply(self, message: Message) -> None:
         """The reply ended: its live block becomes a finished one, from the pieces already drawn."""

@@ -372,7 +372,6 @@ class LiveBlock(Block):
         self.thinking_line = "Thinking…"
         self.shown_at: float | None = None  # perf_counter when new text was last drawn
         self.previous: list[Line] = []  # the rows before the last change (the transcript repaints what differs)
-        self.restyled = False  # the footer changed since the last flush drew the block
         self._kept: dict[object, list[Line]] = {}  # rows that only change with their key (the label, a fold row)
 
     def invalidate(self) -> None:
@@ -415,7 +414,6 @@ class LiveBlock(Block):
         if thinking_line is not None:
             self.thinking_line = thinking_line
         self.invalidate()
-        self.restyled = True
 
     def finish(self) -> list[Piece]:
         """The stream ended: every piece settled; returns the answer's pieces for the finished view."""
