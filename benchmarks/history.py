@@ -232,7 +232,10 @@ async def list_case(db: Path, repeats: int) -> dict:
     from zorac_tui.demo.simulator import SimConfig, SimulatorThread
     from zorac_tui.store import Store
     from zorac_tui.ui.conversation_list import ConversationList
-    from zorac_tui.ui.persist_flow import LIST_LIMIT
+    try:
+        from zorac_tui.ui.persistence import LIST_LIMIT
+    except ImportError:  # a tree from before the MainScreen (see app_probe)
+        from zorac_tui.ui.persist_flow import LIST_LIMIT
 
     with Store(db) as store:
         query_s = []
