@@ -315,6 +315,7 @@ class _Stream:
     lines: list[Line] = field(default_factory=list)  # the settled pieces' rows at `width`, grown as they settle
     width: int = -1
     drawn: int = 0  # how many pieces `lines` holds
+    tail_lines: list[Line] = field(default_factory=list)  # the tail's rows as last drawn
 
     def feed(self, text: str) -> None:
         """Take the text added since the last look."""
@@ -348,8 +349,16 @@ class _Stream:
         if tail is not None:
             if self.pieces and blank_line_between(self.pieces[-1], tail):
                 rows.append(blank(frame, part))
-            rows += draw(tail, ctx, frame, style=style, part=part)
+            rows += self._same_as_before(draw(tail, ctx, frame, style=style, part=part))
         return rows
+
+    def _same_as_before(self, tail: list[Line]) -> list[Line]:
+        """The tail's rows, each unchanged one as the very row drawn last time (a growing paragraph changes
+        only its last rows: the transcript repaints what is not the same object)."""
+        before = self.tail_lines
+        same = [old if i < len(before) and (old := before[i]) == new else new for i, new in enumerate(tail)]
+        self.tail_lines = same
+        return same
 
 
 class LiveBlock(Block):
@@ -373,6 +382,7 @@ class LiveBlock(Block):
         self.shown_at: float | None = None  # perf_counter when new text was last drawn
         self.previous: list[Line] = []  # the rows before the last change (the transcript repaints what differs)
         self._kept: dict[object, list[Line]] = {}  # rows that only change with their key (the label, a fold row)
+        self._footer_rows: tuple[object, list[Line]] = (None, [])  # the live footer's rows and what they show
 
     def invalidate(self) -> None:
         """Draw again on next use, remembering the rows drawn so far."""
@@ -438,8 +448,10 @@ class LiveBlock(Block):
             blank(), *draw(Text(self.label, style=role_style), ctx, frame, part="label")]))
         lines += self._thinking_rows(ctx, frame)
         lines += self.answer.rows(ctx, frame)
-        lines += draw(self.footer, ctx, frame, style=ctx.palette.footer, part="footer")
-        return lines
+        key = (ctx.width, id(ctx.palette), self.footer.plain)
+        if self._footer_rows[0] != key:  # the figures change 4 times a second, the text far more often
+            self._footer_rows = (key, draw(self.footer, ctx, frame, style=ctx.palette.footer, part="footer"))
+        return lines + self._footer_rows[1]
 
     def _thinking_rows(self, ctx: DrawContext, frame: str) -> list[Line]:
         """While thinking: the fold row and the newest thinking rows; once the answer streams, the fold."""
