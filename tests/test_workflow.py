@@ -33,6 +33,7 @@ from appdriver import (
     type_text,
     wait_for,
     wait_reply,
+    widget_text,
 )
 
 from zorac_tui.core.conversation import Status
@@ -219,3 +220,23 @@ async def test_sigterm_mid_reply_saves_it_interrupted_and_exits_0(sim_factory) -
         row = db.get_message(reply.db_id)
     assert row.status == "interrupted" and row.error == "stopped by SIGTERM"
     assert row.content.startswith(reply.content[:20])
+
+
+async def test_help_lists_the_conversation_keys_and_what_thinking_figures_mean() -> None:
+    from zorac_tui.ui.help_screen import HelpScreen
+
+    with running_simulator() as sim:
+        app = make_app(sim)
+        async with app.run_test(size=SIZE) as pilot:
+            await connected(pilot)
+            press_now(app, "f1")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+
+            text = " ".join(widget_text(app.screen).split())  # wrapped as on screen: one line of words
+            assert "In the conversation" in text
+            for doc in ("Edit and fork (on your message)", "Earlier version", "Fold / unfold thinking or summary"):
+                assert doc in text
+            assert "regenerate" in text.lower()  # the screen's own bindings and slash commands are there too
+            assert "answer M" in text and "weights_gb is set too high" in text
+            press_now(app, "escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), what="help closed")

@@ -21,6 +21,11 @@ FIGURES = [
                  "(num_gpu_blocks × block_size)."),
     ("efficiency", "Achieved decode tok/s ÷ the ideal for this GPU: peak memory bandwidth (bus width × max "
                    "memory clock × 2) ÷ bytes read per token (≈ the weights). Decode is memory-bound."),
+    ("thinking", "A reasoning model's thinking counts in tok/s (the GPU decodes it) and is shown apart: "
+                 "thinking N · answer M; '1st answer' is the time to the first answer token. Thinking is kept "
+                 "and exported, never sent back to the model."),
+    ("over the ideal", "Decode faster than the bandwidth allows for the weights: weights_gb is set too high "
+                       "(or the server decodes speculatively)."),
     ("SIMULATED", "Figures from the built-in simulator (--demo), not from real hardware."),
     ("GPU source", "The GPU panel's first line says where its figures come from: NVML (this machine's driver), "
                    "dcgm-exporter or nvitop-exporter on the GPU box (gpu_metrics_url, or the server's host:9400 "
@@ -47,17 +52,23 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
 
-    def __init__(self, bindings: list[tuple[str, str]], commands: dict[str, tuple[str, str]]) -> None:
-        """`bindings` as (keys, description); `commands` as the app's slash-command table."""
+    def __init__(self, bindings: list[tuple[str, str]], commands: dict[str, tuple[str, str]],
+                 conversation: list[tuple[str, str]] | None = None) -> None:
+        """`bindings` as (keys, description); `commands` as the app's slash-command table; `conversation` the
+        keys of the conversation once Tab moved there."""
         super().__init__()
         self.bindings_list = bindings
         self.commands = commands
+        self.conversation = conversation or []
 
     def compose(self) -> ComposeResult:
         """One scrolling column of tables."""
         with VerticalScroll(id="help-body"):
             yield Static(Text("zorac-tui — keys, commands and figures   (Esc closes)", style="bold"))
             yield Static(self._table("Keys", self.bindings_list + PROMPT_KEYS))
+            if self.conversation:
+                yield Static(self._table("In the conversation (Tab to it; other keys go to the prompt)",
+                                         self.conversation))
             yield Static(self._table("Slash commands (type in the prompt)",
                                      [(name, doc) for name, (_, doc) in self.commands.items()]))
             yield Static(self._table("What the numbers mean", FIGURES))

@@ -526,7 +526,8 @@ class MainScreen(Screen[None]):
         from zorac_tui.ui.help_screen import HelpScreen
 
         keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS if b.description]
-        self.app.push_screen(HelpScreen(keys, SLASH_COMMANDS))
+        conversation = [(b.key.replace(",", " / "), b.description) for b in Transcript.BINDINGS]
+        self.app.push_screen(HelpScreen(keys, SLASH_COMMANDS, conversation))
 
     async def run_slash_command(self, text: str) -> bool:
         """Run `/command` typed in the prompt; False when `text` is not one."""
