@@ -316,6 +316,8 @@ class _Stream:
     width: int = -1
     drawn: int = 0  # how many pieces `lines` holds
     tail_lines: list[Line] = field(default_factory=list)  # the tail's rows as last drawn
+    tail_key: tuple | None = None  # what they were drawn from (a footer-only redraw draws no Markdown)
+    tail_rows: list[Line] = field(default_factory=list)  # them, with the blank row before them if any
 
     def feed(self, text: str) -> None:
         """Take the text added since the last look."""
@@ -344,13 +346,15 @@ class _Stream:
                 self.lines.append(blank(frame, part))
             self.lines += draw(self.pieces[i], ctx, frame, style=style, part=part)
         self.drawn = len(self.pieces)
-        rows = list(self.lines)
-        tail = self.tail_piece()
-        if tail is not None:
-            if self.pieces and blank_line_between(self.pieces[-1], tail):
-                rows.append(blank(frame, part))
-            rows += self._same_as_before(draw(tail, ctx, frame, style=style, part=part))
-        return rows
+        key = (self.settler.tail, self.settler.tail_lang, len(self.pieces), ctx, frame, style, part)
+        if key != self.tail_key:
+            self.tail_key, self.tail_rows = key, []
+            tail = self.tail_piece()
+            if tail is not None:
+                if self.pieces and blank_line_between(self.pieces[-1], tail):
+                    self.tail_rows.append(blank(frame, part))
+                self.tail_rows += self._same_as_before(draw(tail, ctx, frame, style=style, part=part))
+        return self.lines + self.tail_rows
 
     def _same_as_before(self, tail: list[Line]) -> list[Line]:
         """The tail's rows, each unchanged one as the very row drawn last time (a growing paragraph changes
