@@ -230,10 +230,12 @@ async def test_help_lists_the_conversation_keys_and_what_thinking_figures_mean()
         async with app.run_test(size=SIZE) as pilot:
             await connected(pilot)
             press_now(app, "f1")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+            def help_text() -> str:
+                """The help screen's text, wrapped as on screen, as one line of words ('' until it is laid out)."""
+                return " ".join(widget_text(app.screen).split()) if isinstance(app.screen, HelpScreen) else ""
 
-            text = " ".join(widget_text(app.screen).split())  # wrapped as on screen: one line of words
-            assert "In the conversation" in text
+            await wait_for(pilot, lambda: "In the conversation" in help_text(), what="the help screen laid out")
+            text = help_text()
             for doc in ("Edit and fork (on your message)", "Earlier version", "Fold / unfold thinking or summary"):
                 assert doc in text
             assert "regenerate" in text.lower()  # the screen's own bindings and slash commands are there too
