@@ -120,7 +120,7 @@ def open_database(path: Path, busy_timeout_s: float) -> Opened:
     conn = connect(path, busy_timeout_s)
     try:
         try:
-            prepare(conn, path)
+            prepare_when_free(conn, path, busy_timeout_s)
         except (sqlite3.DatabaseError, DamagedDatabase) as exc:
             if not is_damaged(exc):
                 raise
@@ -130,7 +130,7 @@ def open_database(path: Path, busy_timeout_s: float) -> Opened:
             aside = move_aside(path, damage)
             conn.close()
             conn = connect(path, busy_timeout_s)
-            prepare(conn, path)
+            prepare_when_free(conn, path, busy_timeout_s)
         return Opened(conn, migrate(conn), aside, damage)
     except BaseException:
         conn.close()
@@ -151,6 +151,23 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             conn.close()
             raise
     return conn
+
+
+def prepare_when_free(conn: sqlite3.Connection, path: Path, busy_timeout_s: float) -> None:
+    """`prepare`, tried again while another connection holds the file for up to `busy_timeout_s`.
+
+    Two processes opening one old file at once both read it, then both ask for the write lock that switching
+    to WAL needs: SQLite answers one of them "database is locked" at once, without its busy timeout (it
+    would otherwise wait on a reader that waits on it)."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            prepare(conn, path)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
