@@ -8,6 +8,7 @@ per width, so a block is drawn again only when its message, its folds or the wid
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,7 +138,7 @@ def empty_answer(message: Message) -> Text:
     return Text("(no text)", style="dim italic")
 
 
-class Block:
+class Block(ABC):
     """One thing in the transcript; draws itself into Lines for a width and keeps them."""
 
     message: Message | None = None
@@ -164,9 +165,9 @@ class Block:
         """Draw again on next use (the message or a fold changed)."""
         self._lines = None
 
+    @abstractmethod
     def draw(self, ctx: DrawContext) -> list[Line]:
-        """The rows, drawn now."""
-        raise NotImplementedError
+        """The rows, drawn now (each kind of block draws its own)."""
 
     def toggle(self, action: str) -> bool:
         """Fold or unfold a part (from a click or Enter); True when something changed."""
@@ -315,9 +316,8 @@ class _Stream:
     lines: list[Line] = field(default_factory=list)  # the settled pieces' rows at `width`, grown as they settle
     width: int = -1
     drawn: int = 0  # how many pieces `lines` holds
-    tail_lines: list[Line] = field(default_factory=list)  # the tail's rows as last drawn
-    tail_key: tuple | None = None  # what they were drawn from (a footer-only redraw draws no Markdown)
-    tail_rows: list[Line] = field(default_factory=list)  # them, with the blank row before them if any
+    tail_key: tuple | None = None  # what the tail's rows were drawn from (a footer-only redraw draws no Markdown)
+    tail_rows: list[Line] = field(default_factory=list)  # the tail's rows as last drawn (a blank row first if any)
 
     def feed(self, text: str) -> None:
         """Take the text added since the last look."""
@@ -348,21 +348,19 @@ class _Stream:
         self.drawn = len(self.pieces)
         key = (self.settler.tail, self.settler.tail_lang, len(self.pieces), ctx, frame, style, part)
         if key != self.tail_key:
-            self.tail_key, self.tail_rows = key, []
+            rows: list[Line] = []
             tail = self.tail_piece()
             if tail is not None:
                 if self.pieces and blank_line_between(self.pieces[-1], tail):
-                    self.tail_rows.append(blank(frame, part))
-                self.tail_rows += self._same_as_before(draw(tail, ctx, frame, style=style, part=part))
+                    rows.append(blank(frame, part))
+                rows += draw(tail, ctx, frame, style=style, part=part)
+            # each unchanged row stays the very row drawn last time (a growing paragraph changes only its last
+            # rows: the transcript repaints what is not the same object)
+            before = self.tail_rows
+            self.tail_key = key
+            self.tail_rows = [old if i < len(before) and (old := before[i]) == new else new
+                              for i, new in enumerate(rows)]
         return self.lines + self.tail_rows
-
-    def _same_as_before(self, tail: list[Line]) -> list[Line]:
-        """The tail's rows, each unchanged one as the very row drawn last time (a growing paragraph changes
-        only its last rows: the transcript repaints what is not the same object)."""
-        before = self.tail_lines
-        same = [old if i < len(before) and (old := before[i]) == new else new for i, new in enumerate(tail)]
-        self.tail_lines = same
-        return same
 
 
 class LiveBlock(Block):
@@ -452,7 +450,7 @@ class LiveBlock(Block):
             blank(), *draw(Text(self.label, style=role_style), ctx, frame, part="label")]))
         lines += self._thinking_rows(ctx, frame)
         lines += self.answer.rows(ctx, frame)
-        key = (ctx.width, id(ctx.palette), self.footer.plain)
+        key = (ctx, self.footer.plain)
         if self._footer_rows[0] != key:  # the figures change 4 times a second, the text far more often
             self._footer_rows = (key, draw(self.footer, ctx, frame, style=ctx.palette.footer, part="footer"))
         return lines + self._footer_rows[1]
