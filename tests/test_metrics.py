@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from replay import fixture_bytes
 
+from zorac_tui.server import metrics
 from zorac_tui.server.metrics import ServerStats, parse_metrics, rate_between
 
 
@@ -99,6 +100,15 @@ def test_not_vllm_and_garbage() -> None:
     assert not plain.is_vllm and plain.kv_cache_usage is None and plain.error is None
     bad = parse_metrics("this is {{ not prometheus")
     assert bad.error is not None and "\n" not in bad.error and not bad.is_vllm
+
+
+@pytest.mark.parametrize("name", ["metrics_idle.txt", "metrics_after.txt"])
+def test_reading_only_the_series_used_changes_nothing(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = load(name)
+    fast = parse_metrics(text, model="smollm2")
+    assert len(metrics._read_lines(text).splitlines()) < len(text.splitlines()) / 10  # buckets and the rest gone
+    monkeypatch.setattr(metrics, "_read_lines", lambda text: "")  # the whole text through the parser
+    assert parse_metrics(text, model="smollm2") == fast
 
 
 def test_rate_between() -> None:

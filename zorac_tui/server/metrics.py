@@ -10,6 +10,7 @@ When `model` is given and some series carry `model_name=model`, only those count
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -58,11 +59,29 @@ class ServerStats:
 
 _Samples = dict[str, list[tuple[dict[str, str], float]]]
 
+_READ = (KV_USAGE + RUNNING + WAITING + PREEMPTIONS + PREFIX_QUERIES + PREFIX_HITS + PREFIX_HIT_RATE_GAUGE
+         + PROMPT_TOKENS + GENERATION_TOKENS + TTFT + ITL + E2E + CACHE_CONFIG)
+# The sample lines of the series above (a histogram's `_sum` and `_count`, never its buckets), at a line start.
+_NAMES = "|".join(map(re.escape, _READ))
+_READ_LINE = re.compile(rf"^(?:{_NAMES})(?:_sum|_count)?[{{ \t][^\n]*", re.MULTILINE)
+
+
+def _read_lines(text: str) -> str:
+    """Only the sample lines parse_metrics reads: a vLLM /metrics is ~650 lines, mostly histogram buckets.
+
+    Parsing those alone is ~10× cheaper (the poll runs every few seconds, streaming or not). Without
+    their `# TYPE` lines the parser keeps each sample under its own name, which is what `_collect` uses.
+    """
+    return "\n".join(match.group(0) for match in _READ_LINE.finditer(text))
+
 
 def _collect(text: str) -> _Samples:
-    """Every sample by name: [(labels, value)]."""
+    """Every sample by name: [(labels, value)]; only the series read, unless the text has none of them."""
     from prometheus_client.parser import text_string_to_metric_families  # ~25 ms: not before the first poll
 
+    read = _read_lines(text)
+    if read:
+        text = read  # else the whole text: another server's series, or garbage that deserves its error line
     out: _Samples = defaultdict(list)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
