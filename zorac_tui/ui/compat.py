@@ -6,9 +6,14 @@ module to read (the names below were checked against textual 8.2.8).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
 from rich.console import RenderableType
+from textual._compositor import Compositor
 from textual.app import App
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 
 CHECKED_WITH = "textual 8.2.8"
@@ -54,3 +59,50 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """
     widget.set_reactive(Widget.virtual_size, size)
     widget._scroll_update(size)
+
+
+class DirtyRowsCompositor(Compositor):
+    """Textual's compositor, asking each widget only for its rows that a partial update shows.
+
+    `Compositor._get_renders` (8.2.8) picks the widgets whose *parent's clip* overlaps the bounding box
+    of the updated regions, which is nearly every widget, and asks each for all its visible rows;
+    `_render_chops` then keeps the rows of the updated lines and drops the rest. A transcript row that
+    changes ten times a second so repainted the header, footer, sidebar and prompt from their caches
+    every frame, and a sidebar figure (top) changing with a transcript row (bottom) repainted every
+    row between them. This asks only the widgets whose own visible area meets the box, for the rows
+    `_render_chops` keeps (`is_rendered_line`), in bands of adjacent rows: Textual's own partial-crop
+    path for clipped widgets, where each widget's style cache keeps the rows it was not asked for
+    dirty. Each band is yielded with its clip narrowed to it, so `_render_chops` lines it up as before.
+    """
+
+    _is_rendered_line: Callable[[int], bool] = staticmethod(lambda y: True)
+
+    def _render_chops(self, crop: Region, is_rendered_line: Callable[[int], bool]) -> Sequence[Mapping[int, Strip]]:
+        """Textual's, with the rows it keeps known to `_get_renders`."""
+        self._is_rendered_line = is_rendered_line
+        return super()._render_chops(crop, is_rendered_line)
+
+    def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
+        """(region, clip, strips) for each band of kept rows of each visible widget meeting `crop`."""
+        if crop is None:
+            yield from super()._get_renders(None)
+            return
+        kept = self._is_rendered_line
+        top, bottom, left, right = crop.y, crop.bottom, crop.x, crop.right
+        for widget, (region, clip) in self.visible_widgets.items():
+            x, y, width, height = region.intersection(clip)
+            if not width or x >= right or x + width <= left:
+                continue
+            band: int | None = None
+            for row in range(max(y, top), min(y + height, bottom) + 1):
+                if row < min(y + height, bottom) and kept(row):
+                    band = row if band is None else band
+                elif band is not None:
+                    shown = Region(x, band, width, row - band)
+                    yield region, shown, widget.render_lines(Region(x - region.x, band - region.y, width, row - band))
+                    band = None
+
+
+def render_dirty_rows_only(screen: Screen) -> None:
+    """Give `screen` the compositor above; called from its `__init__`, before anything is laid out."""
+    screen._compositor = DirtyRowsCompositor()

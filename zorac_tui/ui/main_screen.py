@@ -26,6 +26,7 @@ from zorac_tui.core.conversation import Conversation, Message, Status, seconds
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui import copying, forking, other_windows, palette, pieces, summaries, upstream_offer
 from zorac_tui.ui.budget_keeper import BudgetKeeper
+from zorac_tui.ui.compat import render_dirty_rows_only
 from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
@@ -64,6 +65,7 @@ class MainScreen(Screen[None]):
                  offer_import_from: Path | None = None) -> None:
         """The screen for `settings`; the options are ZoracApp's (see there)."""
         super().__init__()
+        render_dirty_rows_only(self)  # a frame repaints only the rows it changes (see ui/compat.py)
         self.settings, self.demo, self.nvml_module = settings, demo, nvml_module
         self.store_path, self.persist = store_path, persist
         self.continue_last, self.offer_import_from = continue_last, offer_import_from
