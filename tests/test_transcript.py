@@ -205,3 +205,33 @@ def test_code_blocks_of_markdown() -> None:
                                                    ("", "unclosed")]
     assert blocks[0].title() == "py · 3 lines · x = 1"
     assert code_blocks("no code `here`") == []
+
+
+async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_time_and_stays_put_when_done() -> None:
+    app = Host()
+    async with app.run_test(size=(80, 30)) as pilot:
+        transcript = app.query_one(Transcript)
+        view = transcript.scrollable_content_region.height
+        message = Message("assistant", "", status=Status.STREAMING)
+        transcript.start_reply(message)
+        positions = []
+        for i in range(60):  # one short paragraph (two rows with its blank line) per flush: 120 rows
+            message.content += f"Paragraph {i}.\n\n"
+            transcript.flush()
+            await pilot.pause()
+            end = transcript._starts[-1]  # rows of content (the live footer last)
+            assert transcript.scroll_y < end <= transcript.scroll_y + view  # its newest row is in view
+            positions.append(transcript.scroll_y)
+        moves = [b - a for a, b in zip(positions, positions[1:]) if b != a]
+        assert moves and all(move >= view // 3 for move in moves)  # never a row at a time
+        assert len(moves) <= 120 // (view // 3) + 1
+        assert transcript.virtual_size.height > transcript._starts[-1]  # blank rows under the reply
+        held = transcript.scroll_y
+        message.status = Status.COMPLETE
+        transcript.settle_reply(message)
+        await pilot.pause()
+        assert transcript.scroll_y == held  # the finished reply does not jump down by the blank rows
+        transcript.add_message(Message("user", "next question"))
+        await pilot.pause()
+        assert transcript.virtual_size.height == transcript._starts[-1]  # the blank rows go with the next message
+        assert transcript.scroll_y == transcript.max_scroll_y

@@ -39,6 +39,7 @@ from zorac_tui.ui.transcript_blocks import (
 
 INITIAL_TAIL = 40  # messages drawn at once when a long conversation opens; older ones on demand
 FLUSH_INTERVAL = 0.1  # seconds between draws of the streaming reply
+ROOM = 3  # a streaming reply at the view's end scrolls a third of the view at a time, into blank rows
 PAINTED_ROWS = 400  # painted rows kept (a few screens): scrolling by a row repaints the others from here
 FRAMES = ("user", "assistant", "summary", "error")
 BORDER = "▌"
@@ -122,6 +123,7 @@ class Transcript(ScrollView, can_focus=True):
         self._timer: Any = None
         self._base: Style | None = None  # the widget's own style, looked up once per paint (it walks the DOM)
         self._painted: dict[int, tuple[Line, tuple, Strip]] = {}  # row → its Line, how it was painted, the strip
+        self._room_end = 0  # the scrollable height while a streaming reply grows into blank rows below it
 
     # ------------------------------------------------------------------ drawing
     def on_mount(self) -> None:
@@ -165,18 +167,25 @@ class Transcript(ScrollView, can_focus=True):
         return self._palette
 
     def on_resize(self, event: events.Resize) -> None:
-        """A new width: blocks draw again at it."""
-        self._relayout(0, follow=self._at_bottom())
+        """A new width: blocks draw again at it (a streamed reply's blank rows stay: the gauge grows as it ends)."""
+        self._relayout(0, follow=self._at_bottom(), keep_room=True)
 
-    def _relayout(self, first: int, *, follow: bool = False) -> None:
-        """Recount where blocks start from block `first` on, set the scrollable height, repaint."""
+    def _relayout(self, first: int, *, follow: bool = False, keep_room: bool = False) -> None:
+        """Recount where blocks start from block `first` on, set the scrollable height, repaint.
+
+        The blank rows below a reply that streamed (see `_redraw_last`) go, unless `keep_room` (the reply
+        just finished, or the view's size changed: the text does not jump back down by them).
+        """
         if not self.is_mounted or self.scrollable_content_region.width <= 0:
             return
         ctx = self._draw_context()
         del self._starts[first + 1:]
         for block in self.blocks[first:]:
             self._starts.append(self._starts[-1] + len(block.lines(ctx)))
-        compat.set_virtual_size(self, Size(self.scrollable_content_region.width, self._starts[-1]))
+        if not keep_room or self._room_end <= self._starts[-1]:
+            self._room_end = 0
+        compat.set_virtual_size(self, Size(self.scrollable_content_region.width,
+                                           max(self._starts[-1], self._room_end)))
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False)
         self.refresh()
@@ -297,7 +306,12 @@ class Transcript(ScrollView, can_focus=True):
         self._redraw_last(live)
 
     def _redraw_last(self, live: LiveBlock) -> None:
-        """The live block changed: its height and rows from the first changed one."""
+        """The live block changed: its height and rows from the first changed one.
+
+        A reply that follows the view's end and passes its bottom scrolls a third of the view at once,
+        into blank rows it then grows into: each scroll repaints every row of the view, so scrolling a
+        row at a time cost a whole-view repaint for every new row (most of a 60 tok/s reply's frames).
+        """
         follow = self._at_bottom()
         start = self._starts[-2]
         old = live.previous
@@ -306,7 +320,12 @@ class Transcript(ScrollView, can_focus=True):
         height = start + len(rows)
         if height != self._starts[-1]:
             self._starts[-1] = height
-            compat.set_virtual_size(self, Size(self.scrollable_content_region.width, height))
+            view = self.scrollable_content_region.height
+            if follow and height > self.scroll_y + view:
+                self._room_end = height + max(1, view // ROOM)
+            total = max(height, self._room_end)
+            if total != self.virtual_size.height:
+                compat.set_virtual_size(self, Size(self.scrollable_content_region.width, total))
         if follow and self.scroll_y < self.max_scroll_y:
             self.scroll_to(y=self.max_scroll_y, animate=False)  # repaints the whole view
         else:
@@ -332,7 +351,7 @@ class Transcript(ScrollView, can_focus=True):
         block = MessageBlock(message, pieces, show_reasoning=self.show_reasoning)
         block.folds.thinking = self.show_reasoning == "expanded"
         self.blocks[index] = block
-        self._relayout(index, follow=self._at_bottom())
+        self._relayout(index, follow=self._at_bottom(), keep_room=True)
 
     def drop_live(self, message: Message) -> None:
         """Remove `message`'s live block (a summary, drawn in its own block once applied)."""
