@@ -13,7 +13,7 @@ from textual.selection import Selection
 from zorac_tui.core.code_blocks import code_blocks
 from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Status
 from zorac_tui.ui.transcript import INITIAL_TAIL, Transcript
-from zorac_tui.ui.transcript_blocks import LiveBlock
+from zorac_tui.ui.transcript_blocks import LiveBlock, MessageBlock
 
 ANSWER = "# Plan\n\nFirst **bold** words.\n\n- one\n- two\n\n```python\nprint('hi')\n```\n\nDone.\n"
 
@@ -97,6 +97,12 @@ async def test_the_live_reply_draws_what_its_message_received_and_settles_in_pla
         block = transcript.blocks[-1]
         assert not isinstance(block, LiveBlock) and block.pieces is settled_pieces  # no second render
         assert transcript.text_of(message).count("Done.") == 1
+        ctx = transcript._draw_context()
+        kept = [line for line in block.lines(ctx) if line.part == "body"]
+        assert kept and all(any(row is line for row in live.answer.lines) for line in kept)  # the live reply's rows
+        fresh = MessageBlock(message, settled_pieces).lines(ctx)  # what drawing the pieces again gives
+        assert [(line.text, line.strip, line.part) for line in block.lines(ctx)] == \
+            [(line.text, line.strip, line.part) for line in fresh]
 
 
 async def test_a_flush_repaints_only_from_the_first_changed_row() -> None:

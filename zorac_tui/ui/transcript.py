@@ -348,7 +348,7 @@ class Transcript(ScrollView, can_focus=True):
         if self._timer is not None:
             self._timer.pause()
         index = len(self.blocks) - 1
-        block = MessageBlock(message, pieces, show_reasoning=self.show_reasoning)
+        block = MessageBlock(message, pieces, show_reasoning=self.show_reasoning, body=live.body(self._draw_context()))
         block.folds.thinking = self.show_reasoning == "expanded"
         self.blocks[index] = block
         self._relayout(index, follow=self._at_bottom(), keep_room=True)

@@ -210,12 +210,18 @@ class Folds:
 class MessageBlock(Block):
     """A finished message: role label, thinking fold, body (Markdown for replies), status footer."""
 
-    def __init__(self, message: Message, pieces: list[Piece] | None = None, *, show_reasoning: str = "collapsed"):
-        """Draw `message` (from `pieces` when they hold its text: the live reply's, drawn once already)."""
+    def __init__(self, message: Message, pieces: list[Piece] | None = None, *, show_reasoning: str = "collapsed",
+                 body: tuple[int, str, list[Line]] | None = None):
+        """Draw `message` (from `pieces` when they hold its text: the live reply's, drawn once already).
+
+        `body` is (width, frame, rows): the pieces' rows as the live reply drew them, used while the
+        width and frame are the same (a long reply ends without drawing its rows a second time).
+        """
         super().__init__()
         self.message = message
         self.pieces = pieces or []
         self._pieces_hold = message.content
+        self._body_rows = body
         self.folds = Folds(thinking=show_reasoning == "expanded")
 
     def state(self) -> tuple:
@@ -275,6 +281,8 @@ class MessageBlock(Block):
         if not message.content.strip():
             return draw(empty_answer(message), ctx, frame)
         if self.pieces and message.content == self._pieces_hold:
+            if self._body_rows is not None and self._body_rows[:2] == (ctx.width, frame):
+                return self._body_rows[2]
             return draw(Pieces(self.pieces), ctx, frame)
         return draw(render_markdown(message.content), ctx, frame)
 
@@ -432,6 +440,11 @@ class LiveBlock(Block):
         self.answer.finish()
         self.thinking.finish()
         return self.answer.pieces
+
+    def body(self, ctx: DrawContext) -> tuple[int, str, list[Line]]:
+        """The answer's rows at `ctx` (width, frame, rows) for the finished view: only pieces not drawn yet are."""
+        frame = "assistant" if self.message.role != "summary" else "summary"
+        return ctx.width, frame, self.answer.rows(ctx, frame)
 
     def _keep(self, key: object, make: Callable[[], list[Line]]) -> list[Line]:
         """Rows drawn once per `key` (so a flush leaves them, and the rows above the change, untouched)."""
