@@ -41,7 +41,7 @@ _startup_frozen = False
 def freeze_startup_objects() -> None:
     """Keep what is alive once connected (modules, classes, the widget tree) out of the cycle collector's
     full passes, which otherwise stall the UI 50-90 ms about once a second while a reply streams
-    (benchmarks/README.md). Once per process: later objects (old conversations' widgets) stay collectable."""
+    (benchmarks/README.md). Once per process; after that, `ui/collector.py` freezes what survives a reply."""
     global _startup_frozen
     if not _startup_frozen:
         _startup_frozen = True

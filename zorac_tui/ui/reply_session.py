@@ -16,6 +16,7 @@ from zorac_tui.core.summarize import SummaryPlan
 from zorac_tui.core.throughput import ThroughputMeter, ThroughputReading
 from zorac_tui.core.wording import RETRY_HINT
 from zorac_tui.server.events import FailureKind
+from zorac_tui.ui import collector
 from zorac_tui.ui.streaming import StreamOutcome, pump
 
 if TYPE_CHECKING:
@@ -195,9 +196,11 @@ class ReplySession(Widget):
         try:
             events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
                                               temperature=temperature)
-            return await pump(events, message, meter)
+            with collector.no_full_passes():
+                return await pump(events, message, meter)
         finally:
             ticker.stop()
+            self._full_pass_soon()
 
     def _not_sent(self, conversation: Conversation, message: Message) -> None:
         """A reply cancelled while it waited for the server: nothing was sent, so no reply is kept (a
@@ -282,5 +285,23 @@ class ReplySession(Widget):
         self.post_message(self.Started(conversation, summary, label=f"Summary of {plan.count} messages (streaming…)"))
         events = connection.client.stream(request, model=connection.model, max_tokens=max_tokens,
                                           temperature=self.settings.temperature)
-        outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
+        try:
+            with collector.no_full_passes():
+                outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
+        finally:
+            self._full_pass_soon()
         self.post_message(self.SummaryFinished(conversation, plan, summary, outcome))
+
+    def _full_pass_soon(self) -> None:
+        """A stream ended: the collector's full pass it held runs once the app is idle (not if it is closing)."""
+        if self.is_attached:
+            self.set_timer(collector.FULL_PASS_AFTER, self._full_pass)
+
+    def _full_pass(self) -> None:
+        """The cycle collector's full pass held while the stream ran, unless another one streams now."""
+        if not self.streaming:
+            collector.full_pass()
+
+    def on_unmount(self) -> None:
+        """What the full passes froze is collectable again."""
+        collector.thaw()
