@@ -1,30 +1,25 @@
-"""The cycle collector around a streaming reply: no full pass while it streams, one (then a freeze) once idle."""
+"""The cycle collector around a streaming reply: no full pass while it streams or ends, one (then a freeze) once idle."""
 
 from __future__ import annotations
 
 import gc
 
-import pytest
 from appdriver import connected, is_streaming, make_app, send, wait_for
 
 from zorac_tui.ui import collector
 
 
-def test_no_full_passes_holds_only_the_full_pass_and_restores_it() -> None:
+def test_a_hold_stops_only_the_full_pass_until_the_full_pass_itself() -> None:
     young, middle, full = gc.get_threshold()
-    with pytest.raises(RuntimeError), collector.no_full_passes():
-        assert gc.get_threshold() == (young, middle, collector.NEVER)
-        raise RuntimeError("the stream failed")
-    assert gc.get_threshold() == (young, middle, full)
-
-
-def test_a_full_pass_freezes_what_survived_and_thaw_undoes_it() -> None:
     try:
+        collector.hold()
+        assert gc.get_threshold() == (young, middle, collector.NEVER)
         collector.full_pass()
-        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (young, middle, full) and gc.get_freeze_count() > 0
+        collector.hold()
     finally:
         collector.thaw()
-    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == (young, middle, full) and gc.get_freeze_count() == 0
 
 
 async def test_a_reply_streams_without_full_passes_and_one_runs_when_idle(sim_factory) -> None:
@@ -49,11 +44,11 @@ async def test_a_reply_streams_without_full_passes_and_one_runs_when_idle(sim_fa
             assert gc.get_threshold()[2] == collector.NEVER
             full_passes.clear()
             await wait_for(pilot, lambda: not streaming(), timeout=20, what="the reply to end")
-            assert gc.get_threshold()[2] != collector.NEVER
+            assert not full_passes and gc.get_threshold()[2] == collector.NEVER  # held while it is drawn, too
             await wait_for(pilot, lambda: full_passes, timeout=collector.FULL_PASS_AFTER + 10,
                            what="the held full pass once idle")
             assert not any(full_passes)  # none while the reply streamed
-            assert gc.get_freeze_count() > 0
+            assert gc.get_freeze_count() > 0 and gc.get_threshold()[2] != collector.NEVER
         assert gc.get_freeze_count() == 0  # the app ended: nothing stays frozen
     finally:
         gc.callbacks.remove(watch)

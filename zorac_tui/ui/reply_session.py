@@ -196,8 +196,8 @@ class ReplySession(Widget):
         try:
             events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
                                               temperature=temperature)
-            with collector.no_full_passes():
-                return await pump(events, message, meter)
+            collector.hold()
+            return await pump(events, message, meter)
         finally:
             ticker.stop()
             self._full_pass_soon()
@@ -286,8 +286,8 @@ class ReplySession(Widget):
         events = connection.client.stream(request, model=connection.model, max_tokens=max_tokens,
                                           temperature=self.settings.temperature)
         try:
-            with collector.no_full_passes():
-                outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
+            collector.hold()
+            outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
         finally:
             self._full_pass_soon()
         self.post_message(self.SummaryFinished(conversation, plan, summary, outcome))
@@ -298,7 +298,7 @@ class ReplySession(Widget):
             self.set_timer(collector.FULL_PASS_AFTER, self._full_pass)
 
     def _full_pass(self) -> None:
-        """The cycle collector's full pass held while the stream ran, unless another one streams now."""
+        """The cycle collector's full pass held since the stream began, unless another one streams now."""
         if not self.streaming:
             collector.full_pass()
 
