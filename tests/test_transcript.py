@@ -221,8 +221,8 @@ async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_tim
         message = Message("assistant", "", status=Status.STREAMING)
         transcript.start_reply(message)
         positions = []
-        for i in range(60):  # one short paragraph (two rows with its blank line) per flush: 120 rows
-            message.content += f"Paragraph {i}.\n\n"
+        for i in range(60):  # one paragraph (two rows at 80 columns, one at 160; and a blank one) per flush
+            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
             transcript.flush()
             await pilot.pause()
             end = transcript._starts[-1]  # rows of content (the live footer last)
@@ -230,13 +230,16 @@ async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_tim
             positions.append(transcript.scroll_y)
         moves = [b - a for a, b in zip(positions, positions[1:]) if b != a]
         assert moves and all(move >= view // 3 for move in moves)  # never a row at a time
-        assert len(moves) <= 120 // (view // 3) + 1
+        assert len(moves) <= transcript._starts[-1] // (view // 3) + 1
         assert transcript.virtual_size.height > transcript._starts[-1]  # blank rows under the reply
         held = transcript.scroll_y
         message.status = Status.COMPLETE
         transcript.settle_reply(message)
         await pilot.pause()
         assert transcript.scroll_y == held  # the finished reply does not jump down by the blank rows
+        await pilot.resize_terminal(160, 30)  # wider: far fewer rows of text, never more blank rows than a step
+        await pilot.pause()
+        assert 0 <= transcript.virtual_size.height - transcript._starts[-1] <= view // 3
         transcript.add_message(Message("user", "next question"))
         await pilot.pause()
         assert transcript.virtual_size.height == transcript._starts[-1]  # the blank rows go with the next message

@@ -184,11 +184,17 @@ class Transcript(ScrollView, can_focus=True):
             self._starts.append(self._starts[-1] + len(block.lines(ctx)))
         if not keep_room or self._room_end <= self._starts[-1]:
             self._room_end = 0
+        else:  # no more blank rows than a scroll step leaves (a wider view has fewer rows of text)
+            self._room_end = min(self._room_end, self._starts[-1] + self._room())
         compat.set_virtual_size(self, Size(self.scrollable_content_region.width,
                                            max(self._starts[-1], self._room_end)))
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False)
         self.refresh()
+
+    def _room(self) -> int:
+        """Blank rows a streaming reply at the view's end scrolls in at a time (a third of the view)."""
+        return max(1, self.scrollable_content_region.height // ROOM)
 
     def _at_bottom(self) -> bool:
         """Whether the view shows the last row (then new rows keep it there)."""
@@ -320,9 +326,8 @@ class Transcript(ScrollView, can_focus=True):
         height = start + len(rows)
         if height != self._starts[-1]:
             self._starts[-1] = height
-            view = self.scrollable_content_region.height
-            if follow and height > self.scroll_y + view:
-                self._room_end = height + max(1, view // ROOM)
+            if follow and height > self.scroll_y + self.scrollable_content_region.height:
+                self._room_end = height + self._room()
             total = max(height, self._room_end)
             if total != self.virtual_size.height:
                 compat.set_virtual_size(self, Size(self.scrollable_content_region.width, total))
