@@ -244,3 +244,23 @@ async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_tim
         await pilot.pause()
         assert transcript.virtual_size.height == transcript._starts[-1]  # the blank rows go with the next message
         assert transcript.scroll_y == transcript.max_scroll_y
+
+
+async def test_a_streaming_reply_is_still_followed_after_the_view_gets_smaller() -> None:
+    app = Host()
+    async with app.run_test(size=(80, 30)) as pilot:
+        transcript = app.query_one(Transcript)
+        message = Message("assistant", "", status=Status.STREAMING)
+        transcript.start_reply(message)
+        for i in range(40):
+            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
+            transcript.flush()
+        await pilot.pause()
+        await pilot.resize_terminal(60, 20)  # narrower (more rows of text) and shorter
+        await pilot.pause()
+        for i in range(40, 50):
+            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
+            transcript.flush()
+            await pilot.pause()
+            end = transcript._starts[-1]
+            assert transcript.scroll_y < end <= transcript.scroll_y + transcript.scrollable_content_region.height

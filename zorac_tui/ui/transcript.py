@@ -124,6 +124,7 @@ class Transcript(ScrollView, can_focus=True):
         self._base: Style | None = None  # the widget's own style, looked up once per paint (it walks the DOM)
         self._painted: dict[int, tuple[Line, tuple, Strip]] = {}  # row → its Line, how it was painted, the strip
         self._room_end = 0  # the scrollable height while a streaming reply grows into blank rows below it
+        self._following = True  # the view showed the end when last drawn or scrolled
 
     # ------------------------------------------------------------------ drawing
     def on_mount(self) -> None:
@@ -167,8 +168,13 @@ class Transcript(ScrollView, can_focus=True):
         return self._palette
 
     def on_resize(self, event: events.Resize) -> None:
-        """A new width: blocks draw again at it (a streamed reply's blank rows stay: the gauge grows as it ends)."""
-        self._relayout(0, follow=self._at_bottom(), keep_room=True)
+        """A new size: blocks draw again at it, and a view that showed the end still does.
+
+        Whether it showed the end is what it was before the resize: measured now, against the old
+        scrollable height and the new view, a smaller view no longer looks at the end (it then stopped
+        following a streaming reply). A streamed reply's blank rows stay (the gauge grows as it ends).
+        """
+        self._relayout(0, follow=self._following, keep_room=True)
 
     def _relayout(self, first: int, *, follow: bool = False, keep_room: bool = False) -> None:
         """Recount where blocks start from block `first` on, set the scrollable height, repaint.
@@ -190,6 +196,7 @@ class Transcript(ScrollView, can_focus=True):
                                            max(self._starts[-1], self._room_end)))
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False)
+        self._following = self._at_bottom()
         self.refresh()
 
     def _room(self) -> int:
@@ -422,8 +429,9 @@ class Transcript(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ lazy history
     def watch_scroll_y(self, old: float, new: float) -> None:
-        """Load older messages when the user reaches the top."""
+        """Note whether the view shows the end; load older messages when the user reaches the top."""
         super().watch_scroll_y(old, new)
+        self._following = self._at_bottom()
         if new <= 0 and self._unloaded:
             self.call_later(self.load_older)
 
