@@ -213,6 +213,20 @@ def test_code_blocks_of_markdown() -> None:
     assert code_blocks("no code `here`") == []
 
 
+async def grow(pilot, transcript: Transcript, message: Message, paragraphs: range) -> list[float]:
+    """One paragraph (two rows at 80 columns, one at 160; and a blank one) per flush, its newest row checked
+    to be in view each time; the view's scroll position after each."""
+    positions = []
+    for i in paragraphs:
+        message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
+        transcript.flush()
+        await pilot.pause()
+        end = transcript._starts[-1]  # rows of content (the live footer last)
+        assert transcript.scroll_y < end <= transcript.scroll_y + transcript.scrollable_content_region.height
+        positions.append(transcript.scroll_y)
+    return positions
+
+
 async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_time_and_stays_put_when_done() -> None:
     app = Host()
     async with app.run_test(size=(80, 30)) as pilot:
@@ -220,14 +234,7 @@ async def test_a_streaming_reply_at_the_end_scrolls_a_third_of_the_view_at_a_tim
         view = transcript.scrollable_content_region.height
         message = Message("assistant", "", status=Status.STREAMING)
         transcript.start_reply(message)
-        positions = []
-        for i in range(60):  # one paragraph (two rows at 80 columns, one at 160; and a blank one) per flush
-            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
-            transcript.flush()
-            await pilot.pause()
-            end = transcript._starts[-1]  # rows of content (the live footer last)
-            assert transcript.scroll_y < end <= transcript.scroll_y + view  # its newest row is in view
-            positions.append(transcript.scroll_y)
+        positions = await grow(pilot, transcript, message, range(60))
         moves = [b - a for a, b in zip(positions, positions[1:]) if b != a]
         assert moves and all(move >= view // 3 for move in moves)  # never a row at a time
         assert len(moves) <= transcript._starts[-1] // (view // 3) + 1
@@ -252,15 +259,7 @@ async def test_a_streaming_reply_is_still_followed_after_the_view_gets_smaller()
         transcript = app.query_one(Transcript)
         message = Message("assistant", "", status=Status.STREAMING)
         transcript.start_reply(message)
-        for i in range(40):
-            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
-            transcript.flush()
-        await pilot.pause()
+        await grow(pilot, transcript, message, range(40))
         await pilot.resize_terminal(60, 20)  # narrower (more rows of text) and shorter
         await pilot.pause()
-        for i in range(40, 50):
-            message.content += f"Paragraph {i} " + "word " * 16 + "\n\n"
-            transcript.flush()
-            await pilot.pause()
-            end = transcript._starts[-1]
-            assert transcript.scroll_y < end <= transcript.scroll_y + transcript.scrollable_content_region.height
+        await grow(pilot, transcript, message, range(40, 50))  # each newest row in view
