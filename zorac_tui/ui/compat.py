@@ -94,8 +94,9 @@ class DirtyRowsCompositor(Compositor):
             if not width or x >= right or x + width <= left:
                 continue
             band: int | None = None
-            for row in range(max(y, top), min(y + height, bottom) + 1):
-                if row < min(y + height, bottom) and kept(row):
+            end = min(y + height, bottom)
+            for row in range(max(y, top), end + 1):
+                if row < end and kept(row):
                     band = row if band is None else band
                 elif band is not None:
                     shown = Region(x, band, width, row - band)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
 from textual.message import Message as TextualMessage
@@ -15,7 +16,7 @@ from zorac_tui.core.conversation import Conversation, Message, ReplyStats, Statu
 from zorac_tui.core.summarize import SummaryPlan
 from zorac_tui.core.throughput import ThroughputMeter, ThroughputReading
 from zorac_tui.core.wording import RETRY_HINT
-from zorac_tui.server.events import FailureKind
+from zorac_tui.server.events import FailureKind, StreamEvent
 from zorac_tui.ui import collector
 from zorac_tui.ui.streaming import StreamOutcome, pump
 
@@ -196,11 +197,9 @@ class ReplySession(Widget):
         try:
             events = connection.client.stream(payload, model=connection.model, max_tokens=self.settings.max_tokens,
                                               temperature=temperature)
-            collector.hold()
-            return await pump(events, message, meter)
+            return await self._pump(events, message, meter)
         finally:
             ticker.stop()
-            self._full_pass_soon()
 
     def _not_sent(self, conversation: Conversation, message: Message) -> None:
         """A reply cancelled while it waited for the server: nothing was sent, so no reply is kept (a
@@ -285,17 +284,18 @@ class ReplySession(Widget):
         self.post_message(self.Started(conversation, summary, label=f"Summary of {plan.count} messages (streaming…)"))
         events = connection.client.stream(request, model=connection.model, max_tokens=max_tokens,
                                           temperature=self.settings.temperature)
-        try:
-            collector.hold()
-            outcome = await pump(events, summary, ThroughputMeter(time.perf_counter()))
-        finally:
-            self._full_pass_soon()
+        outcome = await self._pump(events, summary, ThroughputMeter(time.perf_counter()))
         self.post_message(self.SummaryFinished(conversation, plan, summary, outcome))
 
-    def _full_pass_soon(self) -> None:
-        """A stream ended: the collector's full pass it held runs once the app is idle (not if it is closing)."""
-        if self.is_attached:
-            self.set_timer(collector.FULL_PASS_AFTER, self._full_pass)
+    async def _pump(self, events: AsyncIterator[StreamEvent], message: Message,
+                    meter: ThroughputMeter) -> StreamOutcome:
+        """`pump`, with the collector's full passes held from now until the app is idle after it."""
+        collector.hold()
+        try:
+            return await pump(events, message, meter)
+        finally:
+            if self.is_attached:  # not when the app is closing
+                self.set_timer(collector.FULL_PASS_AFTER, self._full_pass)
 
     def _full_pass(self) -> None:
         """The cycle collector's full pass held since the stream began, unless another one streams now."""

@@ -441,10 +441,14 @@ class LiveBlock(Block):
         self.thinking.finish()
         return self.answer.pieces
 
+    @property
+    def frame(self) -> str:
+        """The frame the reply is drawn in."""
+        return "assistant" if self.message.role != "summary" else "summary"
+
     def body(self, ctx: DrawContext) -> tuple[int, str, list[Line]]:
         """The answer's rows at `ctx` (width, frame, rows) for the finished view: only pieces not drawn yet are."""
-        frame = "assistant" if self.message.role != "summary" else "summary"
-        return ctx.width, frame, self.answer.rows(ctx, frame)
+        return ctx.width, self.frame, self.answer.rows(ctx, self.frame)
 
     def _keep(self, key: object, make: Callable[[], list[Line]]) -> list[Line]:
         """Rows drawn once per `key` (so a flush leaves them, and the rows above the change, untouched)."""
@@ -457,7 +461,7 @@ class LiveBlock(Block):
 
     def draw(self, ctx: DrawContext) -> list[Line]:
         """Margin, label, the thinking (its newest rows while no answer came), the answer, the live footer."""
-        frame = "assistant" if self.message.role != "summary" else "summary"
+        frame = self.frame
         role_style = ctx.palette.roles.get(self.message.role, ctx.palette.roles["assistant"])
         lines = list(self._keep(("head", ctx.width, id(ctx.palette)), lambda: [
             blank(), *draw(Text(self.label, style=role_style), ctx, frame, part="label")]))
