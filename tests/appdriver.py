@@ -41,6 +41,7 @@ from zorac_tui.core.conversation import Conversation, Message, Status
 from zorac_tui.demo.process import SimulatorProcess
 from zorac_tui.demo.simulator import Faults, SimConfig, SimulatorThread  # noqa: F401 - Faults re-exported
 from zorac_tui.ui.app import ZoracApp
+from zorac_tui.ui.budget_keeper import BudgetKeeper
 from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
@@ -181,8 +182,9 @@ async def store_caught_up(app: ZoracApp) -> None:
 
 
 async def idle_budget(pilot: Pilot) -> None:
-    """Wait until no budget recount or auto-summary is pending."""
-    await wait_for(pilot, lambda: not workers_running(pilot.app, "budget", "auto-summary"),
+    """Wait until no budget recount or auto-summary is pending (nor a typed draft waiting for its pause)."""
+    keeper = pilot.app.query_one(BudgetKeeper)
+    await wait_for(pilot, lambda: not keeper.pending and not workers_running(pilot.app, "budget", "auto-summary"),
                    what="budget workers to finish")
 
 

@@ -37,10 +37,12 @@ from appdriver import (
     type_text,
     user_texts,
     wait_for,
+    workers_running,
 )
 
 from zorac_tui.core.tokens import Estimator
 from zorac_tui.server.probe import tokenize_messages
+from zorac_tui.ui import budget_keeper
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa "
 
@@ -132,6 +134,29 @@ async def test_draft_segment_follows_typing_debounced():
             await pilot.press("shift+home", "backspace")
             assert prompt(app).text == ""
             await wait_for(pilot, lambda: budget(app).draft == 0, what="draft back to zero")
+
+
+async def test_typing_moves_a_timer_and_starts_no_worker(monkeypatch):
+    """Each key used to start (and cancel) a recount worker: a task, its state messages and a description
+    built from the conversation's repr. Now keys only move the pause timer; the count starts after it."""
+    monkeypatch.setattr(budget_keeper, "DRAFT_DEBOUNCE", 60.0)  # no pause ends during this test
+    with running_simulator() as sim:
+        app = make_app(sim)
+        async with app.run_test(size=SIZE) as pilot:
+            await connected(pilot)
+            await idle_budget(pilot)
+            keeper = app.query_one(budget_keeper.BudgetKeeper)
+            started = []
+            original = keeper._measure_later
+            monkeypatch.setattr(keeper, "_measure_later", lambda *a: started.append(a) or original(*a))
+            await type_text(pilot, "one key at a time")
+            assert keeper.pending
+            assert not workers_running(app, "budget")
+            assert started == []
+            app.main.recount()  # an immediate recount (the connection, a reply) replaces the pending one
+            assert not keeper.pending
+            assert len(started) == 1 and started[0][1] == "one key at a time"
+            await idle_budget(pilot)
 
 
 async def test_llamacpp_gauge_is_an_estimate_with_a_configured_window(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.message import Message as TextualMessage
+from textual.timer import Timer
 from textual.widget import Widget
 
 from zorac_tui.config import Settings
@@ -50,6 +51,7 @@ class BudgetKeeper(Widget):
         self.connection: Connection | None = None
         self.budget: ContextBudget | None = None
         self.retry_after_summary = False  # a context-length error asked to summarize, then send again
+        self._debounce: Timer | None = None  # counts the typed draft once the user pauses
 
     def _system(self, conversation: Conversation) -> str:
         """The system prompt the next request carries."""
@@ -80,14 +82,30 @@ class BudgetKeeper(Widget):
         self.post_message(self.Measured(self.budget))
         return self.budget
 
-    @work(exclusive=True, group="budget", exit_on_error=False)
-    async def recount(self, conversation: Conversation, draft: str, *, debounce: bool = False) -> None:
-        """Recount the gauge (`debounce`: the user is typing, wait for a pause)."""
+    @property
+    def pending(self) -> bool:
+        """A typed draft waits for its pause before it is counted."""
+        return self._debounce is not None
+
+    def recount(self, conversation: Conversation, draft: str, *, debounce: bool = False) -> None:
+        """Recount the gauge (`debounce`: the user is typing: once they pause for DRAFT_DEBOUNCE s). A key
+        only moves a timer: no worker per key (each costs a task and its state messages)."""
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
         if debounce:
-            await asyncio.sleep(DRAFT_DEBOUNCE)
+            self._debounce = self.set_timer(DRAFT_DEBOUNCE, lambda: self.recount(conversation, draft))
+            return
+        self._measure_later(conversation, draft)
+
+    # The descriptions are fixed: by default Textual writes one from the repr of every argument, and a long
+    # conversation's repr is ~100 KB (about a millisecond) — on the loop, at each call.
+    @work(exclusive=True, group="budget", exit_on_error=False, description="count the context gauge")
+    async def _measure_later(self, conversation: Conversation, draft: str) -> None:
+        """measure() in a worker (a newer recount cancels it)."""
         await self.measure(conversation, draft)
 
-    @work(exclusive=True, group="auto-summary", exit_on_error=False)
+    @work(exclusive=True, group="auto-summary", exit_on_error=False, description="recount after a reply")
     async def after_reply(self, conversation: Conversation, payload: list[dict[str, str]],
                           prompt_tokens: int | None, complete: bool, draft: str) -> None:
         """Learn the sent prompt's exact size, recount, and say when an automatic summary is due."""
