@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from appdriver import ask, connected, make_app, pane, region, sidebar
+from appdriver import ask, connected, make_app, pane, region, sidebar, visible_text
 from textual._compositor import Compositor
 from textual.geometry import Region
 from textual.widgets import Footer
 
-from zorac_tui.ui.compat import DirtyRowsCompositor
+from zorac_tui.ui.compat import DirtyRowsCompositor, NextSlotTimer, slots_passed
 
 
 def draw(compositor: Compositor, dirty: list[Region], console: object, cls: type[Compositor]) -> str:
@@ -56,3 +56,25 @@ async def test_partial_updates_write_what_textuals_compositor_writes(sim_factory
             assert len(strips) == clip.height and row.y <= clip.y and clip.bottom <= row.bottom
         others = (region(app, "header"), app.query_one(Footer).region, prompt, region(app, "gauge"))
         assert not {where for where, _, _ in asked} & set(others)
+
+
+def test_a_late_timer_aims_at_the_next_slot_not_the_one_after() -> None:
+    interval = 1 / 60
+    for elapsed in (0.0, 0.001, 10.5 * interval, 41.999 * interval, 3.0):
+        count = slots_passed(elapsed, interval)
+        next_slot = (count + 1) * interval  # what the timer's loop aims at after a late tick
+        assert elapsed < next_slot <= elapsed + interval + 1e-12, (elapsed, count)
+
+
+async def test_the_screens_frames_run_on_the_next_slot_timer(sim_factory) -> None:
+    sim = sim_factory()
+    app = make_app(sim)
+    async with app.run_test() as pilot:
+        await connected(pilot)
+        timer = app.screen._update_timer
+        assert isinstance(timer, NextSlotTimer) and timer is app.screen._update_timer
+        assert timer.name == "screen_update" and timer in app.screen._timers
+        reply = await ask(pilot, "draw this")  # frames still come: the finished reply reaches the screen
+        await pilot.pause()
+        shown = visible_text(app, pane(app))
+        assert reply.content.split()[-1].strip("`*_.") in shown and "tok/s" in shown

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rich.console import RenderableType
+from textual import _time
 from textual._compositor import Compositor
 from textual.app import App
 from textual.geometry import Region, Size
-from textual.screen import Screen
+from textual.screen import UPDATE_PERIOD, Screen
 from textual.strip import Strip
+from textual.timer import EventTargetGone, Timer
 from textual.widget import Widget
 
 CHECKED_WITH = "textual 8.2.8"
@@ -107,3 +109,61 @@ class DirtyRowsCompositor(Compositor):
 def render_dirty_rows_only(screen: Screen) -> None:
     """Give `screen` the compositor above; called from its `__init__`, before anything is laid out."""
     screen._compositor = DirtyRowsCompositor()
+
+
+def slots_passed(elapsed: float, interval: float) -> int:
+    """Whole intervals in `elapsed`: a late timer aims at the slot after them, within one interval of now.
+    (Textual's `int(elapsed / interval + 1)` aims one slot further.)"""
+    return int(elapsed / interval)
+
+
+class NextSlotTimer(Timer):
+    """Textual's repeating Timer, except that a tick that comes late waits for the next slot, not the one after.
+
+    `Timer._run` (8.2.8) ticks on a grid of `interval` slots. When it finds the next slot already past (the
+    tick ran long, or the timer sat paused), it sets `count = int(elapsed / interval + 1)` and then aims at
+    slot `count + 1`: one to two intervals away instead of at most one. The screen's frame timer is paused
+    after every frame and resumed by the next change, so it is nearly always behind: a key typed just after
+    a frame waited 17–33 ms at 60 fps before its echo was drawn (measured in tmux while a reply streamed).
+    This is Textual's loop with that one line changed (`count = int(elapsed / interval)`).
+    """
+
+    async def _run(self) -> None:
+        """Tick every interval (paused: wait to be resumed), at the next slot after a late one."""
+        count = 0
+        repeat, interval = self._repeat, self._interval
+        await self._active.wait()
+        start = _time.get_time()
+        while repeat is None or count <= repeat:
+            next_timer = start + (count + 1) * interval
+            now = _time.get_time()
+            if self._skip and next_timer < now:
+                count = slots_passed(now - start, interval)
+                continue
+            await _time.sleep(max(0.0, next_timer - now))
+            count += 1
+            await self._active.wait()
+            if self._reset:
+                start, count, self._reset = _time.get_time(), 0, False
+                continue
+            try:
+                await self._tick(next_timer=next_timer, count=count)
+            except EventTargetGone:
+                break
+
+
+def frame_timer(screen: Screen) -> Timer:
+    """`screen`'s frame timer as a NextSlotTimer (MainScreen's `_update_timer` property returns this).
+
+    `Screen._update_timer` (8.2.8) is the private property every frame goes through: Textual's own creates
+    a plain Timer the first time it is read, named "screen_update", paused, calling `_on_timer_update`;
+    this creates the same, once per screen, and registers it in `_timers` so it stops with the screen.
+    """
+    timer = screen.__dict__.get("_next_slot_frame_timer")
+    if timer is None:
+        timer = NextSlotTimer(screen, UPDATE_PERIOD, name="screen_update", callback=screen._on_timer_update,
+                              pause=True)
+        timer._start()
+        screen._timers.add(timer)
+        screen.__dict__["_next_slot_frame_timer"] = timer
+    return timer

@@ -18,6 +18,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
 
 from zorac_tui.config import ConfigError, Settings
@@ -26,7 +27,7 @@ from zorac_tui.core.conversation import Conversation, Message, Status, seconds
 from zorac_tui.server.events import FailureKind
 from zorac_tui.ui import copying, forking, other_windows, palette, pieces, summaries, upstream_offer
 from zorac_tui.ui.budget_keeper import BudgetKeeper
-from zorac_tui.ui.compat import render_dirty_rows_only
+from zorac_tui.ui.compat import frame_timer, render_dirty_rows_only
 from zorac_tui.ui.conversation_list import ConversationList
 from zorac_tui.ui.gauge import ContextGauge
 from zorac_tui.ui.header import AppHeader
@@ -133,6 +134,11 @@ class MainScreen(Screen[None]):
             return Conversation()
         return Conversation(preset=preset.name, system_prompt=preset.system_prompt)
 
+
+    @property
+    def _update_timer(self) -> Timer:
+        """The frame timer: a change is drawn at the next frame slot, not the one after (see ui/compat.py)."""
+        return frame_timer(self)
 
     def on_mount(self) -> None:
         """Start connecting, sampling and (unless told not to) saving; focus the prompt."""
