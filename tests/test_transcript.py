@@ -122,6 +122,34 @@ async def test_a_flush_repaints_only_from_the_first_changed_row() -> None:
         await pilot.pause()
 
 
+async def test_live_figures_wait_for_the_next_flush_and_are_drawn_with_it() -> None:
+    """Progress (the footer, the sidebar) is applied by the reply's next flush: one frame for text and figures."""
+    app = Host()
+    async with app.run_test(size=(80, 30)) as pilot:
+        transcript = app.query_one(Transcript)
+        applied: list[str] = []
+        transcript.on_next_flush(lambda: applied.append("idle"))
+        assert applied == ["idle"]  # no reply streams: at once
+        message = Message("assistant", "", status=Status.STREAMING)
+        transcript.start_reply(message)
+        message.content = "Some words."
+        transcript.on_next_flush(lambda: (applied.append("figures"),
+                                          transcript.set_live_footer(message, "61.0 tok/s · 12 tokens")))
+        assert applied == ["idle"] and "61.0 tok/s" not in "\n".join(rows(transcript))
+        transcript.flush()
+        assert applied == ["idle", "figures"]
+        shown = "\n".join(rows(transcript))
+        assert "Some words." in shown and "61.0 tok/s · 12 tokens" in shown  # drawn by the same flush
+        # figures of a reply that ended before its next flush are stale: dropped, not drawn later
+        transcript.on_next_flush(lambda: applied.append("stale"))
+        message.status = Status.COMPLETE
+        transcript.settle_reply(message)
+        transcript.start_reply(Message("assistant", "", status=Status.STREAMING))
+        transcript.flush()
+        assert applied == ["idle", "figures"]
+        await pilot.pause()
+
+
 async def test_thinking_folds_to_one_line_once_answered_and_unfolds_on_enter() -> None:
     message = Message("assistant", "The answer.", thinking="Step one.\n\nStep two.",
                       stats=ReplyStats(completion_tokens=30, thinking_tokens=20, thinking_s=1.5, ttfa_s=1.8))

@@ -292,6 +292,10 @@ class MainScreen(Screen[None]):
         self.pane.add_notice(wording.NOT_SENT, level="warning")
 
     def on_reply_session_progress(self, event: ReplySession.Progress) -> None:
+        """Live figures, drawn with the reply's next flush (one frame for both, not a frame of their own)."""
+        self.pane.on_next_flush(lambda: self.show_progress(event))
+
+    def show_progress(self, event: ReplySession.Progress) -> None:
         """Live figures in the sidebar and under the reply (and on its thinking fold while it thinks)."""
         reading = event.reading
         self.sidebar.show_live(reading)

@@ -9,6 +9,7 @@ so a flush costs the same at the 8,000th token as at the 80th, however long the 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 from rich.segment import Segment
@@ -121,6 +122,9 @@ class Transcript(ScrollView, can_focus=True):
         self._theme: str | None = None  # the theme the palette was resolved for
         self._ctx: DrawContext | None = None
         self._timer: Any = None
+        self._with_flush: list[Callable[[], None]] = []  # live figures drawn with the next flush (on_next_flush)
+        self._flushing = False  # a flush runs them: a footer they set is drawn by its one redraw
+        self._footer_set = False
         self._base: Style | None = None  # the widget's own style, looked up once per paint (it walks the DOM)
         self._painted: dict[int, tuple[Line, tuple, Strip]] = {}  # row → its Line, how it was painted, the strip
         self._room_end = 0  # the scrollable height while a streaming reply grows into blank rows below it
@@ -272,8 +276,7 @@ class Transcript(ScrollView, can_focus=True):
         self.blocks = ([EarlierBlock(self._unloaded)] if self._unloaded else []) + [self._block(m) for m in tail]
         indexes = self._message_indexes()
         self.cursor = indexes[-1] if indexes and self.has_focus else None
-        if self._timer is not None:
-            self._timer.pause()
+        self._pause_flushes()
         self._relayout(0)
         self.scroll_to(y=self.max_scroll_y, animate=False)
 
@@ -311,12 +314,33 @@ class Transcript(ScrollView, can_focus=True):
         live = self.live
         return live if live is not None and live.message is message else None
 
+    def _pause_flushes(self) -> None:
+        """No reply streams: the flush timer rests, and live figures waiting for a flush are dropped."""
+        if self._timer is not None:
+            self._timer.pause()
+        self._with_flush.clear()
+
+    def on_next_flush(self, callback: Callable[[], None]) -> None:
+        """Run `callback` (live figures) at the streaming reply's next flush, so what it changes is drawn in the
+        flush's frame instead of a frame of its own; at once when no reply streams. Dropped if the reply
+        ends first: its figures are stale then."""
+        if self.live is None:
+            callback()
+        else:
+            self._with_flush.append(callback)
+
     def flush(self) -> None:
         """Draw what the streaming reply received since the last flush (only its changed rows repaint)."""
         live = self.live
-        if live is None or not live.pull():
-            return
-        self._redraw_last(live)
+        due, self._with_flush = self._with_flush, []
+        self._flushing = True
+        try:
+            for callback in due:
+                callback()
+        finally:
+            self._flushing, footer, self._footer_set = False, self._footer_set, False
+        if live is not None and (live.pull() or footer):
+            self._redraw_last(live)
 
     def _redraw_last(self, live: LiveBlock) -> None:
         """The live block changed: its height and rows from the first changed one.
@@ -348,7 +372,10 @@ class Transcript(ScrollView, can_focus=True):
         live = self.live_view(message)
         if live is not None:
             live.set_footer(Text(footer, style="dim"), thinking_line)
-            self._redraw_last(live)
+            if self._flushing:  # the flush redraws once, text and footer together
+                self._footer_set = True
+            else:
+                self._redraw_last(live)
 
     def settle_reply(self, message: Message) -> None:
         """The reply ended: its live block becomes a finished one, from the pieces already drawn."""
@@ -357,8 +384,7 @@ class Transcript(ScrollView, can_focus=True):
             return
         live.pull()
         pieces = live.finish()
-        if self._timer is not None:
-            self._timer.pause()
+        self._pause_flushes()
         index = len(self.blocks) - 1
         block = MessageBlock(message, pieces, show_reasoning=self.show_reasoning, body=live.body(self._draw_context()))
         block.folds.thinking = self.show_reasoning == "expanded"
@@ -368,8 +394,7 @@ class Transcript(ScrollView, can_focus=True):
     def drop_live(self, message: Message) -> None:
         """Remove `message`'s live block (a summary, drawn in its own block once applied)."""
         if self.live_view(message) is not None:
-            if self._timer is not None:
-                self._timer.pause()
+            self._pause_flushes()
             self.blocks.pop()
             self._relayout(len(self.blocks), follow=self._at_bottom())
 
