@@ -94,8 +94,13 @@ class BudgetKeeper(Widget):
             self._debounce.stop()
             self._debounce = None
         if debounce:
-            self._debounce = self.set_timer(DRAFT_DEBOUNCE, lambda: self.recount(conversation, draft))
+            self._debounce = self.set_timer(DRAFT_DEBOUNCE, lambda: self._paused(conversation, draft))
             return
+        self._measure_later(conversation, draft)
+
+    def _paused(self, conversation: Conversation, draft: str) -> None:
+        """The typing paused: count the draft (the timer has run out; nothing to stop)."""
+        self._debounce = None
         self._measure_later(conversation, draft)
 
     # The descriptions are fixed: by default Textual writes one from the repr of every argument, and a long
