@@ -281,8 +281,10 @@ class MessageBlock(Block):
         if not message.content.strip():
             return draw(empty_answer(message), ctx, frame)
         if self.pieces and message.content == self._pieces_hold:
-            if self._body_rows is not None and self._body_rows[:2] == (ctx.width, frame):
-                return self._body_rows[2]
+            if self._body_rows is not None:
+                if self._body_rows[:2] == (ctx.width, frame):
+                    return self._body_rows[2]
+                self._body_rows = None  # drawn at another width now: not kept alive for nothing
             return draw(Pieces(self.pieces), ctx, frame)
         return draw(render_markdown(message.content), ctx, frame)
 
